@@ -1,0 +1,10 @@
+//! Replicas: where LTX files live and how they get there and back.
+//!
+//! This crate owns the Litestream-compatible object layout for every backend, the
+//! object_store clients built from URLs and config blocks, uploads and downloads with
+//! retries, compaction levels, snapshots, retention and restore planning.
+//!
+//! It must never read the live database or take locks, and never make a partially
+//! written object visible.
+
+#![deny(missing_docs)]

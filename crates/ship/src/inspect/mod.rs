@@ -1,0 +1,144 @@
+//! `walcast inspect FILE [--json]`: tell a database, WAL, wal-index or LTX file apart by
+//! content and report what it holds. One submodule per kind; each builds a [`Report`],
+//! which prints as aligned text or as one JSON object whose keys scripts rely on.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde_json::{Map, Value};
+
+mod db;
+mod ltx;
+mod shm;
+mod wal;
+
+/// Arguments of `walcast inspect`.
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// The file to inspect: a database, a WAL, a wal-index (-shm) or an LTX file.
+    pub file: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What a file is, decided from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A SQLite database (`SQLite format 3\0`).
+    Database,
+    /// A SQLite WAL (magic 0x377f0682 or 0x377f0683, big-endian).
+    Wal,
+    /// A SQLite wal-index (`-shm`).
+    WalIndex,
+    /// An LTX file (`LTX1`).
+    Ltx,
+}
+
+/// The findings about one file, in the order they print.
+#[derive(Debug, Default)]
+pub struct Report {
+    fields: Vec<(&'static str, Value)>,
+}
+
+impl Report {
+    /// Appends one finding.
+    pub fn field(&mut self, key: &'static str, value: impl Into<Value>) -> &mut Self {
+        self.fields.push((key, value.into()));
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        let map: Map<String, Value> = self
+            .fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        Value::Object(map)
+    }
+
+    fn to_text(&self) -> String {
+        let width = self.fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        self.fields
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k:<width$}  {s}\n"),
+                other => format!("{k:<width$}  {other}\n"),
+            })
+            .collect()
+    }
+}
+
+/// Runs `walcast inspect`.
+pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
+    let path = &args.file;
+    let kind = detect(path)?;
+    let report = match kind {
+        FileKind::Database => db::inspect(path)?,
+        FileKind::Wal => wal::inspect(path)?,
+        FileKind::WalIndex => shm::inspect(path)?,
+        FileKind::Ltx => ltx::inspect(path)?,
+    };
+    print(&report, args.json)
+}
+
+fn print(report: &Report, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
+/// Reads the first bytes of `path` and decides its kind.
+pub fn detect(path: &Path) -> anyhow::Result<FileKind> {
+    let mut head = Vec::with_capacity(136);
+    File::open(path)
+        .with_context(|| format!("{}: cannot open", path.display()))?
+        .take(136)
+        .read_to_end(&mut head)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    kind_of(&head).with_context(|| {
+        format!(
+            "{}: not a SQLite database, WAL, wal-index or LTX file (first bytes at offset 0: {})",
+            path.display(),
+            hex_prefix(&head)
+        )
+    })
+}
+
+fn kind_of(head: &[u8]) -> Option<FileKind> {
+    let first_word: [u8; 4] = head.get(..4)?.try_into().ok()?;
+    if head.starts_with(b"SQLite format 3\0") {
+        Some(FileKind::Database)
+    } else if head.starts_with(b"LTX1") {
+        Some(FileKind::Ltx)
+    } else if matches!(u32::from_be_bytes(first_word), 0x377f_0682 | 0x377f_0683) {
+        Some(FileKind::Wal)
+    } else if wal_index_version(first_word) == 3_007_000 {
+        Some(FileKind::WalIndex)
+    } else {
+        None
+    }
+}
+
+/// The wal-index header starts with iVersion in host byte order: the file is host-local
+/// shared memory, which is why walcast refuses network filesystems.
+#[allow(clippy::host_endian_bytes)]
+fn wal_index_version(first_word: [u8; 4]) -> u32 {
+    u32::from_ne_bytes(first_word)
+}
+
+fn hex_prefix(head: &[u8]) -> String {
+    if head.is_empty() {
+        return "none, the file is empty".to_owned();
+    }
+    head.iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
