@@ -24,19 +24,33 @@ fn driver() -> Command {
 
 fn run(mut cmd: Command, stdin: Option<&str>) -> anyhow::Result<Value> {
     let described = format!("{cmd:?}");
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().with_context(|| format!("cannot start {described}"))?;
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {described}"))?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(text.as_bytes())?;
     }
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        bail!("{described} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{described} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
-    serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("{described}: unreadable output {:?}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "{described}: unreadable output {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// Runs a SQL script (several statements) in autocommit mode.
@@ -107,7 +121,11 @@ pub fn checkpoint(db: &Path, mode: CheckpointMode) -> anyhow::Result<CheckpointR
     let mut cmd = driver();
     cmd.arg("checkpoint").arg(db).arg(mode.sql_name());
     let [busy, log, checkpointed]: [i64; 3] = serde_json::from_value(run(cmd, None)?)?;
-    Ok(CheckpointResult { busy, log, checkpointed })
+    Ok(CheckpointResult {
+        busy,
+        log,
+        checkpointed,
+    })
 }
 
 /// Copies `src` into `dst` with SQLite's online backup API (a consistent snapshot).
@@ -221,10 +239,18 @@ impl Workload {
     pub fn spawn(&self, db: &Path) -> anyhow::Result<WriterProcess> {
         let mut cmd = self.command(db);
         let described = format!("{cmd:?}");
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().with_context(|| format!("cannot start {described}"))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {described}"))?;
         let stdout = BufReader::new(child.stdout.take().context("writer stdout")?);
-        Ok(WriterProcess { child, stdout, described })
+        Ok(WriterProcess {
+            child,
+            stdout,
+            described,
+        })
     }
 }
 
@@ -248,7 +274,8 @@ impl WriterProcess {
         if self.stdout.read_line(&mut line)? == 0 {
             return Ok(None);
         }
-        let v: Value = serde_json::from_str(&line).with_context(|| format!("{}: bad line {line:?}", self.described))?;
+        let v: Value = serde_json::from_str(&line)
+            .with_context(|| format!("{}: bad line {line:?}", self.described))?;
         if v.get("done").is_some() {
             return Ok(None);
         }
@@ -267,9 +294,11 @@ impl WriterProcess {
         if !status.success() {
             bail!("{} failed ({status}): {}", self.described, stderr.trim());
         }
-        let last = rest.lines().rev().find(|l| l.contains("\"done\"")).with_context(|| {
-            format!("{}: finished without a summary line", self.described)
-        })?;
+        let last = rest
+            .lines()
+            .rev()
+            .find(|l| l.contains("\"done\""))
+            .with_context(|| format!("{}: finished without a summary line", self.described))?;
         Ok(serde_json::from_str(last)?)
     }
 }
@@ -291,9 +320,13 @@ mod tests {
     fn workload_commits_and_sqlite_reads_it_back() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("w.db");
-        let summary = Workload { transactions: 50, checkpoint_every: 10, ..Workload::default() }
-            .run(&db)
-            .unwrap();
+        let summary = Workload {
+            transactions: 50,
+            checkpoint_every: 10,
+            ..Workload::default()
+        }
+        .run(&db)
+        .unwrap();
         assert_eq!(summary.commits, 50);
         assert_eq!(integrity_check(&db).unwrap(), "ok");
         let rows = query(&db, "SELECT count(*) > 0 FROM t").unwrap();
@@ -304,6 +337,9 @@ mod tests {
     fn sqlite_errors_name_the_command_and_message() {
         let dir = tempfile::tempdir().unwrap();
         let err = query(&dir.path().join("x.db"), "SELECT * FROM missing").unwrap_err();
-        assert!(format!("{err:#}").contains("no such table: missing"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("no such table: missing"),
+            "{err:#}"
+        );
     }
 }
