@@ -13,6 +13,9 @@ Commands:
   checkpoint DB MODE print [busy, log, checkpointed] of PRAGMA wal_checkpoint(MODE)
   backup SRC DST     copy SRC into DST with the online backup API
   write DB [opts]    run a random insert/update/delete workload, see `write --help`
+  session DB         one connection held open: read JSON lines {"sql": ..., "params": [...]}
+                     from stdin, answer each with {"rows": [...]} or {"error": ...};
+                     {"close": true} closes the connection and ends the process
 """
 import argparse
 import json
@@ -74,6 +77,23 @@ def cmd_backup(args):
     dst.close()
     src.close()
     print("null")
+
+
+def cmd_session(args):
+    conn = connect(args.db, args.busy_timeout)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req.get("close"):
+            break
+        try:
+            cur = conn.execute(req["sql"], req.get("params", []))
+            rows = [[cell(c) for c in row] for row in cur.fetchall()]
+            print(json.dumps({"rows": rows}), flush=True)
+        except sqlite3.Error as e:
+            print(json.dumps({"error": str(e), "code": getattr(e, "sqlite_errorname", None)}), flush=True)
+    conn.close()
+    print(json.dumps({"closed": True}), flush=True)
 
 
 class Workload:
@@ -176,6 +196,8 @@ def main():
     s = sub.add_parser("dump"); s.add_argument("db"); s.set_defaults(fn=cmd_dump)
     s = sub.add_parser("checkpoint"); s.add_argument("db"); s.add_argument("mode"); s.set_defaults(fn=cmd_checkpoint)
     s = sub.add_parser("backup"); s.add_argument("src"); s.add_argument("dst"); s.set_defaults(fn=cmd_backup)
+    s = sub.add_parser("session"); s.add_argument("db"); s.set_defaults(fn=cmd_session)
+    s.add_argument("--busy-timeout", type=int, default=0, help="milliseconds")
     s = sub.add_parser("write", help="random write workload")
     s.add_argument("db")
     s.add_argument("--seed", type=int, default=1)

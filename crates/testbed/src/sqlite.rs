@@ -343,3 +343,151 @@ mod tests {
         );
     }
 }
+
+/// One SQLite connection held open in a separate process, driven statement by statement.
+///
+/// Use it to put SQLite in a precise state while walcast runs: a reader inside a read
+/// transaction, a checkpoint at a chosen moment, a connection closed at the end.
+/// Dropping the session closes the connection (SQLite's last-close rules apply).
+pub struct Session {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    db: PathBuf,
+}
+
+/// SQLite's answer to one statement of a [`Session`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    /// The statement succeeded with these rows (blobs as lowercase hex).
+    Rows(Vec<Vec<Value>>),
+    /// SQLite returned an error; `code` is its extended name, e.g. `SQLITE_BUSY`.
+    Error {
+        /// SQLite's message.
+        message: String,
+        /// Extended result code name, when Python reports it.
+        code: Option<String>,
+    },
+}
+
+impl Session {
+    /// Opens a connection to `db` with `busy_timeout_ms` (0: fail at once on a lock).
+    pub fn open(db: &Path, busy_timeout_ms: u32) -> anyhow::Result<Self> {
+        let mut cmd = driver();
+        cmd.arg("session")
+            .arg(db)
+            .arg("--busy-timeout")
+            .arg(busy_timeout_ms.to_string());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {cmd:?}"))?;
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().context("session stdout")?);
+        let mut session = Self {
+            child,
+            stdin,
+            stdout,
+            db: db.to_owned(),
+        };
+        let ready = session.read_reply()?;
+        if ready.get("ready").is_none() {
+            bail!("{}: session did not start: {ready}", db.display());
+        }
+        Ok(session)
+    }
+
+    /// Process id of the SQLite process.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn read_reply(&mut self) -> anyhow::Result<Value> {
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line)? == 0 {
+            bail!("{}: SQLite session process exited", self.db.display());
+        }
+        Ok(serde_json::from_str(&line)?)
+    }
+
+    /// Runs one statement and returns SQLite's answer, success or error.
+    pub fn try_exec(&mut self, sql: &str) -> anyhow::Result<Answer> {
+        let request = serde_json::json!({ "sql": sql });
+        let pipe = self.stdin.as_mut().context("session already closed")?;
+        writeln!(pipe, "{request}")?;
+        pipe.flush()?;
+        let reply = self.read_reply()?;
+        if let Some(message) = reply.get("error").and_then(Value::as_str) {
+            let code = reply.get("code").and_then(Value::as_str).map(str::to_owned);
+            return Ok(Answer::Error {
+                message: message.to_owned(),
+                code,
+            });
+        }
+        Ok(Answer::Rows(serde_json::from_value(reply["rows"].clone())?))
+    }
+
+    /// Runs one statement that must succeed and returns its rows.
+    pub fn exec(&mut self, sql: &str) -> anyhow::Result<Vec<Vec<Value>>> {
+        match self.try_exec(sql)? {
+            Answer::Rows(rows) => Ok(rows),
+            Answer::Error { message, .. } => bail!("{}: {sql}: {message}", self.db.display()),
+        }
+    }
+
+    /// Closes the connection and waits for the process to end.
+    pub fn close(mut self) -> anyhow::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> anyhow::Result<()> {
+        if let Some(mut pipe) = self.stdin.take() {
+            writeln!(pipe, "{}", serde_json::json!({ "close": true }))?;
+            drop(pipe);
+            let status = self.child.wait()?;
+            if !status.success() {
+                bail!("{}: session process failed ({status})", self.db.display());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.shutdown().is_err() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::*;
+
+    #[test]
+    fn a_held_write_lock_makes_another_process_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        let mut a = Session::open(&db, 0).unwrap();
+        a.exec("PRAGMA journal_mode=WAL").unwrap();
+        a.exec("CREATE TABLE x(v)").unwrap();
+        a.exec("BEGIN IMMEDIATE").unwrap();
+        let mut b = Session::open(&db, 0).unwrap();
+        let answer = b.try_exec("INSERT INTO x VALUES (1)").unwrap();
+        assert!(
+            matches!(&answer, Answer::Error { message, .. } if message.contains("locked")),
+            "{answer:?}"
+        );
+        a.exec("COMMIT").unwrap();
+        b.exec("INSERT INTO x VALUES (1)").unwrap();
+        assert_eq!(
+            b.exec("SELECT count(*) FROM x").unwrap(),
+            vec![vec![Value::from(1)]]
+        );
+        a.close().unwrap();
+    }
+}
