@@ -9,6 +9,7 @@
 //! This crate must never hold command logic: it only shapes argument parsing and exits.
 
 #![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;

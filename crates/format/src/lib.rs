@@ -8,7 +8,11 @@
 //! async code, and never allocate from a length read out of a file before checking it.
 
 #![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod checksum;
 mod page_size;
+pub mod wal_index;
 
+pub use checksum::{UnalignedChecksumInput, WalChecksum, WordOrder};
 pub use page_size::{InvalidPageSize, PENDING_BYTE, PageSize};

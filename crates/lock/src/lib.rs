@@ -9,3 +9,4 @@
 //! slices into the shared wal-index mapping.
 
 #![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]

@@ -9,3 +9,4 @@
 //! file, and never know where files are stored.
 
 #![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]

@@ -8,3 +8,4 @@
 //! written object visible.
 
 #![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]

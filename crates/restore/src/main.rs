@@ -1,5 +1,7 @@
 //! `walcast-restore`: restore and verify. It links no daemon code from the shipper.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

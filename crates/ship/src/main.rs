@@ -1,6 +1,8 @@
 //! `walcast`: the shipper. Thin binary: parse arguments, run one command, turn the
 //! error chain into a message and an exit code (0 ok, 1 failure, 2 usage).
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
