@@ -177,7 +177,7 @@ pub struct DatabaseHeader {
 #[non_exhaustive]
 pub enum DbHeaderError {
     /// Fewer than 100 bytes.
-    #[error("database header is {len} bytes, shorter than 100: the file is truncated")]
+    #[error("offset {len}: the file ends inside the 100-byte database header (truncated)")]
     Truncated {
         /// Bytes available.
         len: usize,

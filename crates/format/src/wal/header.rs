@@ -61,7 +61,7 @@ pub struct WalHeader {
 #[non_exhaustive]
 pub enum WalHeaderError {
     /// Fewer than 32 bytes.
-    #[error("WAL is {len} bytes, shorter than its 32-byte header")]
+    #[error("offset {len}: the file ends inside the 32-byte WAL header (truncated)")]
     Truncated {
         /// Bytes available.
         len: usize,
