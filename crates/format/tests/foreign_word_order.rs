@@ -18,15 +18,9 @@ fn foreign_order() -> WordOrder {
 fn sqlite_reads_rows_from_a_wal_in_the_non_native_word_order() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src.db");
-    let mut live = Session::open(&src, 1000).unwrap();
-    for sql in [
-        "PRAGMA page_size=1024",
-        "PRAGMA journal_mode=WAL",
-        "PRAGMA wal_autocheckpoint=0",
-        "CREATE TABLE t(i INTEGER PRIMARY KEY, v TEXT)",
-    ] {
-        live.exec(sql).unwrap();
-    }
+    let mut live = Session::open_wal_without_checkpoints(&src, 1024).unwrap();
+    live.exec("CREATE TABLE t(i INTEGER PRIMARY KEY, v TEXT)")
+        .unwrap();
     for i in 0..40 {
         live.exec(&format!(
             "INSERT INTO t VALUES ({i}, 'row {i} ' || hex(randomblob(40)))"

@@ -3,23 +3,23 @@
 //! publishes (mxFrame, nPage, salts, word order) and its pragmas.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 use walcast_format::wal_index::WalIndex;
 use walcast_testbed::sqlite::{Session, query};
 
-fn walcast() -> Command {
+fn run_inspect(path: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_walcast"))
-}
-
-fn inspect_json(path: &Path) -> Value {
-    let out = walcast()
         .arg("inspect")
         .arg(path)
         .arg("--json")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn inspect_json(path: &Path) -> Value {
+    let out = run_inspect(path);
     assert!(
         out.status.success(),
         "{}: {}",
@@ -31,12 +31,7 @@ fn inspect_json(path: &Path) -> Value {
 
 /// Runs inspect on a file it must refuse; returns stderr.
 fn inspect_failure(path: &Path) -> String {
-    let out = walcast()
-        .arg("inspect")
-        .arg(path)
-        .arg("--json")
-        .output()
-        .unwrap();
+    let out = run_inspect(path);
     assert_eq!(out.status.code(), Some(1), "{}", path.display());
     assert!(out.stdout.is_empty());
     String::from_utf8(out.stderr).unwrap()
@@ -117,15 +112,9 @@ fn wal_reports_agree_with_sqlite_recovery_on_testdata() {
 fn wal_written_now_by_sqlite_including_an_open_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db");
-    let mut s = Session::open(&db, 1000).unwrap();
-    for sql in [
-        "PRAGMA page_size=2048",
-        "PRAGMA journal_mode=WAL",
-        "PRAGMA wal_autocheckpoint=0",
-        "CREATE TABLE t(i INTEGER PRIMARY KEY, v BLOB)",
-    ] {
-        s.exec(sql).unwrap();
-    }
+    let mut s = Session::open_wal_without_checkpoints(&db, 2048).unwrap();
+    s.exec("CREATE TABLE t(i INTEGER PRIMARY KEY, v BLOB)")
+        .unwrap();
     for i in 0..37 {
         s.exec(&format!(
             "INSERT INTO t VALUES ({i}, randomblob({}))",
@@ -165,16 +154,15 @@ fn database_report_agrees_with_sqlite_pragmas() {
     for (journal, version) in [("WAL", 2), ("DELETE", 1)] {
         let db = dir.path().join(format!("{journal}.db"));
         let mut s = Session::open(&db, 1000).unwrap();
-        for sql in [
+        s.exec_all(&[
             "PRAGMA page_size=8192",
             &format!("PRAGMA journal_mode={journal}"),
             "PRAGMA user_version=42",
             "PRAGMA application_id=99",
             "CREATE TABLE t(v)",
             "INSERT INTO t SELECT randomblob(3000) FROM (SELECT 1 UNION SELECT 2 UNION SELECT 3)",
-        ] {
-            s.exec(sql).unwrap();
-        }
+        ])
+        .unwrap();
         s.close().unwrap();
         // Closing the last connection checkpointed the WAL, so the file is complete.
         let report = inspect_json(&db);
@@ -209,16 +197,13 @@ fn database_testdata_with_65536_byte_pages() {
 fn wal_index_report_of_a_live_connection() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("live.db");
-    let mut s = Session::open(&db, 1000).unwrap();
-    for sql in [
-        "PRAGMA journal_mode=WAL",
-        "PRAGMA wal_autocheckpoint=0",
+    let mut s = Session::open_wal_without_checkpoints(&db, 0).unwrap();
+    s.exec_all(&[
         "CREATE TABLE t(v)",
         "INSERT INTO t VALUES (1)",
         "INSERT INTO t VALUES (2)",
-    ] {
-        s.exec(sql).unwrap();
-    }
+    ])
+    .unwrap();
     let shm = inspect_json(&dir.path().join("live.db-shm"));
     let wal = inspect_json(&dir.path().join("live.db-wal"));
     assert_eq!(shm["kind"], "shm");

@@ -11,7 +11,7 @@ use std::num::NonZeroU32;
 
 use crate::checksum::{WalChecksum, WordOrder};
 use crate::page_size::PageSize;
-use crate::wal::header::{FRAME_HEADER_SIZE, Salts, WalHeader, frame_offset};
+use crate::wal::header::{FRAME_HEADER_SIZE, Salts, WalHeader, frame_offset, put_be_words};
 
 /// The 24-byte frame header, as read (not yet verified).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,9 +58,7 @@ impl FrameHeader {
             self.checksum.s1,
             self.checksum.s2,
         ];
-        for (dst, word) in out.chunks_exact_mut(4).zip(words) {
-            dst.copy_from_slice(&word.to_be_bytes());
-        }
+        put_be_words(&mut out, &words);
         out
     }
 }

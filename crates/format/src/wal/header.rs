@@ -169,9 +169,7 @@ impl WalHeader {
             self.checksum.s1,
             self.checksum.s2,
         ];
-        for (dst, word) in out.chunks_exact_mut(4).zip(words) {
-            dst.copy_from_slice(&word.to_be_bytes());
-        }
+        put_be_words(&mut out, &words);
         out
     }
 
@@ -190,6 +188,14 @@ impl WalHeader {
     /// Byte offset of frame `n` (1-based) in this WAL.
     pub fn frame_offset(&self, n: u32) -> u64 {
         frame_offset(self.page_size, n)
+    }
+}
+
+/// Writes `words` big-endian, one after another, from the start of `out` (WAL and frame
+/// headers are runs of big-endian u32 words).
+pub(crate) fn put_be_words(out: &mut [u8], words: &[u32]) {
+    for (dst, word) in out.chunks_exact_mut(4).zip(words) {
+        dst.copy_from_slice(&word.to_be_bytes());
     }
 }
 
