@@ -41,3 +41,24 @@ impl Deref for OfflineMap {
         self.map.as_deref().unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mapped_wal_reads_like_the_file() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/format/page-4096/db-wal");
+        let map = OfflineMap::new(&File::open(&path).unwrap()).unwrap();
+        assert_eq!(&map[..], &std::fs::read(&path).unwrap()[..]);
+        let recovered = crate::wal::WalSlice::parse(&map).unwrap().recover();
+        assert!(recovered.mx_frame() > 0);
+    }
+
+    #[test]
+    fn an_empty_file_maps_to_an_empty_slice() {
+        let file = tempfile::tempfile().unwrap();
+        assert!(OfflineMap::new(&file).unwrap().is_empty());
+    }
+}
