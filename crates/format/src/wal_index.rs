@@ -59,7 +59,7 @@ const REL_CKSUM: usize = 40;
 pub enum WalIndexError {
     /// Fewer bytes than the 136-byte header region (a fresh `-shm` is 0 or 3 bytes long).
     #[error(
-        "wal-index is {len} bytes, shorter than its {WAL_INDEX_HEADER_SIZE}-byte header: no connection has initialised it"
+        "offset {len}: the wal-index ends inside its {WAL_INDEX_HEADER_SIZE}-byte header: no connection has initialised it"
     )]
     Truncated {
         /// Bytes available.

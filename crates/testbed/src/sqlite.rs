@@ -399,6 +399,21 @@ impl Session {
         Ok(session)
     }
 
+    /// Opens a connection that puts `db` in WAL mode with `page_size` (0: SQLite's default)
+    /// and autocheckpoint off, so every committed frame stays in the WAL while it is open.
+    pub fn open_wal_without_checkpoints(db: &Path, page_size: u32) -> anyhow::Result<Self> {
+        let mut session = Self::open(db, 1000)?;
+        if page_size != 0 {
+            session.exec(&format!("PRAGMA page_size={page_size}"))?;
+        }
+        let mode = session.exec("PRAGMA journal_mode=WAL")?;
+        if mode.first().and_then(|row| row.first()) != Some(&Value::from("wal")) {
+            bail!("{}: journal_mode is {mode:?}, expected wal", db.display());
+        }
+        session.exec("PRAGMA wal_autocheckpoint=0")?;
+        Ok(session)
+    }
+
     /// Process id of the SQLite process.
     pub fn id(&self) -> u32 {
         self.child.id()
@@ -435,6 +450,14 @@ impl Session {
             Answer::Rows(rows) => Ok(rows),
             Answer::Error { message, .. } => bail!("{}: {sql}: {message}", self.db.display()),
         }
+    }
+
+    /// Runs statements one by one, each of which must succeed (setting up a database).
+    pub fn exec_all(&mut self, statements: &[&str]) -> anyhow::Result<()> {
+        for sql in statements {
+            self.exec(sql)?;
+        }
+        Ok(())
     }
 
     /// Closes the connection and waits for the process to end.

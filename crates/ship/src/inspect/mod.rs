@@ -93,35 +93,65 @@ fn print(report: &Report, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the first bytes of `path` and decides its kind.
+/// Reads the first bytes of `path` and decides its kind from its content. Only an empty
+/// file, which has no content to go by, is named by its `-wal` / `-shm` suffix.
 pub fn detect(path: &Path) -> anyhow::Result<FileKind> {
     let mut head = Vec::with_capacity(136);
-    File::open(path)
-        .with_context(|| format!("{}: cannot open", path.display()))?
+    let mut file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let len = file.metadata()?.len();
+    file.by_ref()
         .take(136)
         .read_to_end(&mut head)
         .with_context(|| format!("{}: cannot read", path.display()))?;
-    kind_of(&head).with_context(|| {
-        format!(
-            "{}: not a SQLite database, WAL, wal-index or LTX file (first bytes at offset 0: {})",
-            path.display(),
-            hex_prefix(&head)
-        )
-    })
+    if let Some(kind) = kind_of(&head, len) {
+        return Ok(kind);
+    }
+    if len == 0 {
+        let name = path.to_string_lossy();
+        if name.ends_with("-wal") {
+            return Ok(FileKind::Wal);
+        }
+        if name.ends_with("-shm") {
+            return Ok(FileKind::WalIndex);
+        }
+        anyhow::bail!(
+            "{}: the file is empty (0 bytes), so its kind cannot be told from its content \
+             (an empty file named *-wal or *-shm is inspected as a WAL or wal-index)",
+            path.display()
+        );
+    }
+    anyhow::bail!(
+        "{}: not a SQLite database, WAL, wal-index or LTX file (first bytes at offset 0: {})",
+        path.display(),
+        hex_prefix(&head)
+    )
 }
 
-fn kind_of(head: &[u8]) -> Option<FileKind> {
-    let first_word: [u8; 4] = head.get(..4)?.try_into().ok()?;
+fn kind_of(head: &[u8], len: u64) -> Option<FileKind> {
     if head.starts_with(b"SQLite format 3\0") {
-        Some(FileKind::Database)
-    } else if head.starts_with(b"LTX1") {
-        Some(FileKind::Ltx)
-    } else if matches!(u32::from_be_bytes(first_word), 0x377f_0682 | 0x377f_0683) {
-        Some(FileKind::Wal)
-    } else if wal_index_version(first_word) == 3_007_000 {
-        Some(FileKind::WalIndex)
-    } else {
-        None
+        return Some(FileKind::Database);
+    }
+    if head.starts_with(b"LTX1") {
+        return Some(FileKind::Ltx);
+    }
+    if let Some(first_word) = head.get(..4).and_then(|w| <[u8; 4]>::try_from(w).ok()) {
+        if matches!(u32::from_be_bytes(first_word), 0x377f_0682 | 0x377f_0683) {
+            return Some(FileKind::Wal);
+        }
+        if wal_index_version(first_word) == 3_007_000 {
+            return Some(FileKind::WalIndex);
+        }
+    }
+    is_fresh_wal_index(head, len).then_some(FileKind::WalIndex)
+}
+
+/// A wal-index before recovery wrote its header: 3 bytes (a first opener truncated it,
+/// keeping the old first bytes or zeros), or whole 32 KiB regions starting with zeros.
+fn is_fresh_wal_index(head: &[u8], len: u64) -> bool {
+    let version = wal_index_version_bytes();
+    match len {
+        3 => head.iter().all(|&b| b == 0) || version.starts_with(head),
+        _ => len > 0 && len.is_multiple_of(32768) && head.iter().all(|&b| b == 0),
     }
 }
 
@@ -130,6 +160,12 @@ fn kind_of(head: &[u8]) -> Option<FileKind> {
 #[allow(clippy::host_endian_bytes)]
 fn wal_index_version(first_word: [u8; 4]) -> u32 {
     u32::from_ne_bytes(first_word)
+}
+
+/// The first word of an initialised wal-index, in host order.
+#[allow(clippy::host_endian_bytes)]
+fn wal_index_version_bytes() -> [u8; 4] {
+    3_007_000u32.to_ne_bytes()
 }
 
 fn hex_prefix(head: &[u8]) -> String {
