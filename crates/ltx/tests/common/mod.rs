@@ -54,3 +54,66 @@ pub fn database_image(ltx: &[u8]) -> (VerifiedFile, Vec<u8>) {
     }
     (decoder.finish().unwrap(), db)
 }
+
+/// Builds LTX bytes by hand, skipping every rule the encoder enforces, so tests can make
+/// files that break exactly one rule. Frames use LZ4 blocks; the index and the file
+/// checksum are computed like Litestream's encoder does.
+pub struct RawLtx {
+    pub header: [u8; 100],
+    /// (pgno, flags, page) per frame; flag 0x1 frames get a size field.
+    pub frames: Vec<(u32, u16, Vec<u8>)>,
+    pub post_apply: u64,
+}
+
+impl RawLtx {
+    pub fn new(header: &walcast_ltx::Header) -> Self {
+        Self {
+            header: header.encode(),
+            frames: Vec::new(),
+            post_apply: 0,
+        }
+    }
+
+    pub fn page(mut self, pgno: u32, page: Vec<u8>) -> Self {
+        self.frames.push((pgno, 1, page));
+        self
+    }
+
+    pub fn build(&self) -> Vec<u8> {
+        let mut crc = walcast_ltx::Crc64::new();
+        let mut out = self.header.to_vec();
+        crc.update(&self.header);
+        let mut index = Vec::new();
+        for (pgno, flags, page) in &self.frames {
+            let at = out.len() as u64;
+            let mut head = pgno.to_be_bytes().to_vec();
+            head.extend_from_slice(&flags.to_be_bytes());
+            let compressed = lz4_flex::block::compress(page);
+            head.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
+            crc.update(&head);
+            crc.update(page);
+            out.extend_from_slice(&head);
+            out.extend_from_slice(&compressed);
+            for v in [u64::from(*pgno), at, out.len() as u64 - at] {
+                uvarint(&mut index, v);
+            }
+        }
+        index.push(0);
+        let mut tail = vec![0u8; 6];
+        tail.extend_from_slice(&index);
+        tail.extend_from_slice(&(index.len() as u64).to_be_bytes());
+        tail.extend_from_slice(&self.post_apply.to_be_bytes());
+        crc.update(&tail);
+        out.extend_from_slice(&tail);
+        out.extend_from_slice(&(crc.value() | 1 << 63).to_be_bytes());
+        out
+    }
+}
+
+fn uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
