@@ -43,7 +43,9 @@ fn snapshot() -> Vec<u8> {
     enc.finish(None).unwrap().writer
 }
 
-fn decode_pages(bytes: &[u8]) -> Result<(Header, Vec<(u32, Vec<u8>)>), DecodeError> {
+type Pages = Vec<(u32, Vec<u8>)>;
+
+fn decode_pages(bytes: &[u8]) -> Result<(Header, Pages), DecodeError> {
     let mut dec = Decoder::new(bytes)?;
     let mut pages = Vec::new();
     while let Some(p) = dec.next_page()? {
