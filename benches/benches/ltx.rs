@@ -8,26 +8,14 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use walcast_benches::ltx_input::sqlite_like_pages;
 use walcast_format::PageSize;
-use walcast_ltx::{Crc64, Decoder, Encoder, Header, HeaderFlags, TxId};
+use walcast_ltx::{Crc64, Decoder, Encoder, Header, TxId};
 
 /// Page data per iteration.
 const DATA: usize = 16 << 20;
 
 fn header(page_size: usize, pages: usize) -> Header {
-    Header {
-        flags: HeaderFlags::NO_CHECKSUM,
-        page_size: PageSize::new(page_size as u32).unwrap(),
-        commit: pages as u32,
-        min_txid: TxId::FIRST,
-        max_txid: TxId::FIRST,
-        timestamp_ms: 0,
-        pre_apply_checksum: None,
-        wal_offset: 0,
-        wal_size: 0,
-        wal_salt1: 0,
-        wal_salt2: 0,
-        node_id: 0,
-    }
+    let page_size = PageSize::new(page_size as u32).unwrap();
+    Header::new(page_size, pages as u32, TxId::FIRST, TxId::FIRST, 0)
 }
 
 fn encode(pages: &[Vec<u8>], page_size: usize) -> Vec<u8> {

@@ -27,17 +27,8 @@
 //!
 //! ```
 //! use walcast_format::PageSize;
-//! use walcast_ltx::{Decoder, Encoder, Header, HeaderFlags, TxId};
-//! let header = Header {
-//!     flags: HeaderFlags::NO_CHECKSUM,
-//!     page_size: PageSize::new(512).unwrap(),
-//!     commit: 2,
-//!     min_txid: TxId::FIRST,
-//!     max_txid: TxId::FIRST,
-//!     timestamp_ms: 0,
-//!     pre_apply_checksum: None,
-//!     wal_offset: 0, wal_size: 0, wal_salt1: 0, wal_salt2: 0, node_id: 0,
-//! };
+//! use walcast_ltx::{Decoder, Encoder, Header, TxId};
+//! let header = Header::new(PageSize::new(512).unwrap(), 2, TxId::FIRST, TxId::FIRST, 0);
 //! let mut enc = Encoder::new(Vec::new(), header).unwrap();
 //! enc.write_page(1, &[1u8; 512]).unwrap();
 //! enc.write_page(2, &[2u8; 512]).unwrap();

@@ -197,6 +197,32 @@ impl Fields<'_> {
 }
 
 impl Header {
+    /// A NoChecksum header (what Litestream writes and reads back) for pages not taken
+    /// from a WAL: set `wal_offset`, `wal_size` and the salts for a file made from WAL
+    /// frames, `flags` and `pre_apply_checksum` to track checksums.
+    pub fn new(
+        page_size: PageSize,
+        commit: u32,
+        min_txid: TxId,
+        max_txid: TxId,
+        timestamp_ms: i64,
+    ) -> Self {
+        Self {
+            flags: HeaderFlags::NO_CHECKSUM,
+            page_size,
+            commit,
+            min_txid,
+            max_txid,
+            timestamp_ms,
+            pre_apply_checksum: None,
+            wal_offset: 0,
+            wal_size: 0,
+            wal_salt1: 0,
+            wal_salt2: 0,
+            node_id: 0,
+        }
+    }
+
     /// Parses and validates a header, checking fields in file order so the error names
     /// the first field at fault.
     pub fn decode(bytes: &[u8; HEADER_SIZE]) -> Result<Self, HeaderError> {

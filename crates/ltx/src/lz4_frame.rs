@@ -90,9 +90,11 @@ pub enum Lz4FrameError {
         /// The decompressor's message.
         detail: String,
     },
-    /// A block checksum does not match.
-    #[error("LZ4 block checksum is {stored:#010x}, computed {computed:#010x}")]
-    BlockChecksum {
+    /// A block or content checksum (xxHash32) does not match.
+    #[error("{what} is {stored:#010x}, computed {computed:#010x}")]
+    Checksum {
+        /// Which checksum: "LZ4 block checksum" or "LZ4 content checksum".
+        what: &'static str,
         /// Stored.
         stored: u32,
         /// Computed.
@@ -103,14 +105,6 @@ pub enum Lz4FrameError {
     ShortContent {
         /// Bytes produced.
         len: usize,
-    },
-    /// The content checksum does not match.
-    #[error("LZ4 content checksum is {stored:#010x}, computed {computed:#010x}")]
-    ContentChecksum {
-        /// Stored.
-        stored: u32,
-        /// Computed.
-        computed: u32,
     },
 }
 
@@ -156,13 +150,7 @@ pub(crate) fn read_page<R: Read>(
         scratch.resize(len, 0);
         src.read_exact(scratch, "LZ4 block")?;
         if desc.block_checksum {
-            check_xxh32(
-                src,
-                scratch,
-                "LZ4 block checksum",
-                |stored, computed| Lz4FrameError::BlockChecksum { stored, computed },
-                &fail,
-            )?;
+            check_xxh32(src, scratch, "LZ4 block checksum", &fail)?;
         }
         filled += decode_block(scratch, stored_raw, desc.independent, page, filled)
             .map_err(|detail| fail(at, Lz4FrameError::Block { detail }))?;
@@ -174,13 +162,7 @@ pub(crate) fn read_page<R: Read>(
         ));
     }
     if desc.content_checksum {
-        check_xxh32(
-            src,
-            page,
-            "LZ4 content checksum",
-            |stored, computed| Lz4FrameError::ContentChecksum { stored, computed },
-            &fail,
-        )?;
+        check_xxh32(src, page, "LZ4 content checksum", &fail)?;
     }
     Ok(())
 }
@@ -243,14 +225,18 @@ fn check_xxh32<R: Read>(
     src: &mut Source<R>,
     data: &[u8],
     what: &'static str,
-    mismatch: impl Fn(u32, u32) -> Lz4FrameError,
     fail: &impl Fn(u64, Lz4FrameError) -> DecodeError,
 ) -> Result<(), DecodeError> {
     let at = src.offset();
     let stored = u32::from_le_bytes(src.array(what)?);
     let computed = XxHash32::oneshot(0, data);
     if stored != computed {
-        return Err(fail(at, mismatch(stored, computed)));
+        let mismatch = Lz4FrameError::Checksum {
+            what,
+            stored,
+            computed,
+        };
+        return Err(fail(at, mismatch));
     }
     Ok(())
 }

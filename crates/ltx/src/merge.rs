@@ -168,20 +168,14 @@ pub fn merged_header(inputs: &[Header], options: &MergeOptions) -> Result<Header
             (HeaderFlags::NONE, first.pre_apply_checksum)
         }
     };
-    let header = Header {
-        flags,
-        page_size: first.page_size,
-        commit: last.commit,
-        min_txid: first.min_txid,
-        max_txid: last.max_txid,
-        timestamp_ms: last.timestamp_ms,
-        pre_apply_checksum,
-        wal_offset: 0,
-        wal_size: 0,
-        wal_salt1: 0,
-        wal_salt2: 0,
-        node_id: 0,
-    };
+    let mut header = Header::new(
+        first.page_size,
+        last.commit,
+        first.min_txid,
+        last.max_txid,
+        last.timestamp_ms,
+    );
+    (header.flags, header.pre_apply_checksum) = (flags, pre_apply_checksum);
     header.validate().map_err(EncodeError::from)?;
     Ok(header)
 }

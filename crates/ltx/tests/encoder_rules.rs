@@ -9,20 +9,8 @@ use walcast_ltx::{
 };
 
 fn header(min: u64, commit: u32) -> Header {
-    Header {
-        flags: HeaderFlags::NO_CHECKSUM,
-        page_size: PageSize::new(512).unwrap(),
-        commit,
-        min_txid: TxId::new(min).unwrap(),
-        max_txid: TxId::new(min).unwrap(),
-        timestamp_ms: 0,
-        pre_apply_checksum: None,
-        wal_offset: 0,
-        wal_size: 0,
-        wal_salt1: 0,
-        wal_salt2: 0,
-        node_id: 0,
-    }
+    let txid = TxId::new(min).unwrap();
+    Header::new(PageSize::new(512).unwrap(), commit, txid, txid, 0)
 }
 
 #[test]

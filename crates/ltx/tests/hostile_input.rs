@@ -12,20 +12,21 @@ use walcast_ltx::{
 };
 
 fn header(min: u64, max: u64, commit: u32) -> Header {
-    Header {
-        flags: HeaderFlags::NO_CHECKSUM,
-        page_size: PageSize::new(512).unwrap(),
+    let (min, max) = (TxId::new(min).unwrap(), TxId::new(max).unwrap());
+    let mut header = Header::new(
+        PageSize::new(512).unwrap(),
         commit,
-        min_txid: TxId::new(min).unwrap(),
-        max_txid: TxId::new(max).unwrap(),
-        timestamp_ms: 1_700_000_000_000,
-        pre_apply_checksum: None,
-        wal_offset: 32,
-        wal_size: 4096,
-        wal_salt1: 7,
-        wal_salt2: 9,
-        node_id: 0,
-    }
+        min,
+        max,
+        1_700_000_000_000,
+    );
+    (
+        header.wal_offset,
+        header.wal_size,
+        header.wal_salt1,
+        header.wal_salt2,
+    ) = (32, 4096, 7, 9);
+    header
 }
 
 fn page(seed: u8) -> Vec<u8> {

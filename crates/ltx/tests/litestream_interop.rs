@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{ReplicaFile, database_image, replica_files};
-use walcast_ltx::{Decoder, Encoder, HeaderFlags, MergeOptions, TxId, merge, verify};
+use common::{ReplicaFile, database_image, merge_files, replica_files, verify_litestream_file};
+use walcast_ltx::{Decoder, Encoder, HeaderFlags, TxId, verify};
 use walcast_testbed::litestream::{Config, DbConfig, Litestream, Replica, Target};
 use walcast_testbed::{sqlite, wait};
 
@@ -174,13 +174,8 @@ fn litestream_refuses_to_restore_a_file_carrying_a_post_apply_checksum() {
 fn every_file_litestream_wrote_at_every_level_decodes_with_a_verified_checksum() {
     let run = litestream_run();
     for file in &run.files {
-        let bytes = std::fs::read(&file.path).unwrap();
-        let verified =
-            verify(&bytes[..]).unwrap_or_else(|e| panic!("{}: {e}", file.path.display()));
+        let (bytes, verified) = verify_litestream_file(file);
         let header = verified.header();
-        assert_eq!(header.file_name(), file.name, "{}", file.path.display());
-        assert_eq!(header.flags, HeaderFlags::NO_CHECKSUM);
-        assert_eq!(verified.trailer().post_apply_checksum, None);
         assert_eq!(&bytes[104..106], &[0, 1], "0.5.17 writes LZ4-block pages");
         if file.level == 0 {
             assert_eq!(header.min_txid, header.max_txid, "one TXID per L0 file");
@@ -205,18 +200,10 @@ fn walcast_merge_reproduces_litestream_compaction() {
     let run = litestream_run();
     for level in [1, 2] {
         for compacted in run.level(level) {
-            let sources: Vec<Vec<u8>> = run
-                .level(level - 1)
-                .into_iter()
-                .filter(|f| f.name.min >= compacted.name.min && f.name.max <= compacted.name.max)
-                .map(|f| std::fs::read(&f.path).unwrap())
-                .collect();
-            let merged = merge(
-                sources.iter().map(|b| &b[..]),
-                Vec::new(),
-                &MergeOptions::default(),
-            )
-            .unwrap();
+            let merged =
+                merge_files(run.level(level - 1).into_iter().filter(|f| {
+                    f.name.min >= compacted.name.min && f.name.max <= compacted.name.max
+                }));
             let theirs = std::fs::read(&compacted.path).unwrap();
             let path = compacted.path.display();
             assert_eq!(
@@ -286,17 +273,7 @@ fn litestream_restores_walcast_encoded_files_at_every_level_byte_identically() {
 #[test]
 fn walcast_merge_of_the_l0_files_is_the_database_litestream_restores() {
     let run = litestream_run();
-    let l0: Vec<Vec<u8>> = run
-        .level(0)
-        .into_iter()
-        .map(|f| std::fs::read(&f.path).unwrap())
-        .collect();
-    let merged = merge(
-        l0.iter().map(|b| &b[..]),
-        Vec::new(),
-        &MergeOptions::default(),
-    )
-    .unwrap();
+    let merged = merge_files(run.level(0));
     let txid = merged.output.header.max_txid;
     assert_eq!(Some(txid), run.level(0).last().map(|f| f.name.max));
     let (_, ours) = database_image(&merged.output.writer);

@@ -8,20 +8,22 @@ use walcast_ltx::{
 };
 
 fn file(min: u64, max: u64, commit: u32, page_size: u32, pages: &[u32]) -> Vec<u8> {
-    let header = Header {
-        flags: HeaderFlags::NO_CHECKSUM,
-        page_size: PageSize::new(page_size).unwrap(),
+    let (min_txid, max_txid) = (TxId::new(min).unwrap(), TxId::new(max).unwrap());
+    let page_size_checked = PageSize::new(page_size).unwrap();
+    let mut header = Header::new(
+        page_size_checked,
         commit,
-        min_txid: TxId::new(min).unwrap(),
-        max_txid: TxId::new(max).unwrap(),
-        timestamp_ms: min as i64 * 1000,
-        pre_apply_checksum: None,
-        wal_offset: 32,
-        wal_size: 100,
-        wal_salt1: 1,
-        wal_salt2: 2,
-        node_id: 3,
-    };
+        min_txid,
+        max_txid,
+        min as i64 * 1000,
+    );
+    (
+        header.wal_offset,
+        header.wal_size,
+        header.wal_salt1,
+        header.wal_salt2,
+    ) = (32, 100, 1, 2);
+    header.node_id = 3;
     let mut enc = Encoder::new(Vec::new(), header).unwrap();
     for &pgno in pages {
         enc.write_page(pgno, &vec![pgno as u8 ^ min as u8; page_size as usize])

@@ -31,20 +31,15 @@ fn page_bytes(size: usize, seed: u64) -> Vec<u8> {
 }
 
 fn base_header(page_size: u32, commit: u32, min: u64, max: u64) -> Header {
-    Header {
-        flags: HeaderFlags::NO_CHECKSUM,
-        page_size: PageSize::new(page_size).unwrap(),
+    let page_size = PageSize::new(page_size).unwrap();
+    let (min_txid, max_txid) = (TxId::new(min).unwrap(), TxId::new(max).unwrap());
+    Header::new(
+        page_size,
         commit,
-        min_txid: TxId::new(min).unwrap(),
-        max_txid: TxId::new(max).unwrap(),
-        timestamp_ms: 1_700_000_000_000 + min as i64,
-        pre_apply_checksum: None,
-        wal_offset: 0,
-        wal_size: 0,
-        wal_salt1: 0,
-        wal_salt2: 0,
-        node_id: 0,
-    }
+        min_txid,
+        max_txid,
+        1_700_000_000_000 + min as i64,
+    )
 }
 
 #[derive(Debug, Clone)]

@@ -117,3 +117,27 @@ fn uvarint(out: &mut Vec<u8>, mut v: u64) {
     }
     out.push(v as u8);
 }
+
+/// Reads and verifies a file Litestream wrote, checking what every such file has: the
+/// header names the file, NoChecksum is set, no post-apply checksum.
+pub fn verify_litestream_file(file: &ReplicaFile) -> (Vec<u8>, VerifiedFile) {
+    let bytes = std::fs::read(&file.path).unwrap();
+    let verified =
+        walcast_ltx::verify(&bytes[..]).unwrap_or_else(|e| panic!("{}: {e}", file.path.display()));
+    let header = verified.header();
+    assert_eq!(header.file_name(), file.name, "{}", file.path.display());
+    assert_eq!(header.flags, walcast_ltx::HeaderFlags::NO_CHECKSUM);
+    assert_eq!(verified.trailer().post_apply_checksum, None);
+    assert_eq!(verified.size(), bytes.len() as u64);
+    (bytes, verified)
+}
+
+/// Merges `files` (oldest first) as Litestream's compaction and restore do.
+pub fn merge_files<'a>(
+    files: impl IntoIterator<Item = &'a ReplicaFile>,
+) -> walcast_ltx::Merged<Vec<u8>> {
+    let inputs = files
+        .into_iter()
+        .map(|f| std::fs::File::open(&f.path).unwrap());
+    walcast_ltx::merge(inputs, Vec::new(), &walcast_ltx::MergeOptions::default()).unwrap()
+}
