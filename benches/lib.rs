@@ -1,6 +1,8 @@
 //! Shared setup for walcast's criterion benches (inputs built the same way every run).
 //! The benches themselves live in `benches/benches/*.rs`; figures in `benches/README.md`.
 
+pub mod ltx_input;
+
 use walcast_format::wal::{Salts, WalHeader, WalWriter};
 use walcast_format::{PageSize, WordOrder};
 

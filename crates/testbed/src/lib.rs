@@ -6,4 +6,6 @@
 //!
 //! It is a dev-dependency only: nothing here may reach a shipped binary.
 
+pub mod litestream;
 pub mod sqlite;
+pub mod wait;

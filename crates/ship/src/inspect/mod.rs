@@ -41,12 +41,21 @@ pub enum FileKind {
 #[derive(Debug, Default)]
 pub struct Report {
     fields: Vec<(&'static str, Value)>,
+    /// Set when the file is damaged: the findings still print, then the command fails.
+    failure: Option<anyhow::Error>,
 }
 
 impl Report {
     /// Appends one finding.
     pub fn field(&mut self, key: &'static str, value: impl Into<Value>) -> &mut Self {
         self.fields.push((key, value.into()));
+        self
+    }
+
+    /// Marks the file as damaged: what was read still prints, then `walcast inspect`
+    /// exits 1 with `error`, which names the file and the byte offset.
+    pub fn fail(&mut self, error: anyhow::Error) -> &mut Self {
+        self.failure = Some(error);
         self
     }
 
@@ -75,13 +84,14 @@ impl Report {
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
     let path = &args.file;
     let kind = detect(path)?;
-    let report = match kind {
+    let mut report = match kind {
         FileKind::Database => db::inspect(path)?,
         FileKind::Wal => wal::inspect(path)?,
         FileKind::WalIndex => shm::inspect(path)?,
         FileKind::Ltx => ltx::inspect(path)?,
     };
-    print(&report, args.json)
+    print(&report, args.json)?;
+    report.failure.take().map_or(Ok(()), Err)
 }
 
 fn print(report: &Report, json: bool) -> anyhow::Result<()> {
