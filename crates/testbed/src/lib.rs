@@ -6,4 +6,5 @@
 //!
 //! It is a dev-dependency only: nothing here may reach a shipped binary.
 
+pub mod locks;
 pub mod sqlite;

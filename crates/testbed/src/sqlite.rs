@@ -135,6 +135,24 @@ pub fn backup(src: &Path, dst: &Path) -> anyhow::Result<()> {
     run(cmd, None).map(drop)
 }
 
+/// The journal mode a workload sets when it opens the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JournalMode {
+    /// Write-ahead log (what walcast replicates).
+    Wal,
+    /// Rollback journal (what walcast refuses).
+    Delete,
+}
+
+impl JournalMode {
+    fn sql_name(self) -> &'static str {
+        match self {
+            Self::Wal => "WAL",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
 /// Options of the random write workload (`sqlite_driver.py write --help`).
 #[derive(Clone, Debug)]
 pub struct Workload {
@@ -164,6 +182,8 @@ pub struct Workload {
     pub reopen_every: u64,
     /// Print a progress line every N commits (0: never).
     pub progress_every: u64,
+    /// Journal mode set when the connection opens.
+    pub journal_mode: JournalMode,
 }
 
 impl Default for Workload {
@@ -187,6 +207,7 @@ impl Default for Workload {
             ],
             reopen_every: 0,
             progress_every: 0,
+            journal_mode: JournalMode::Wal,
         }
     }
 }
@@ -220,6 +241,7 @@ impl Workload {
             ("--checkpoint-modes", modes.join(",")),
             ("--reopen-every", self.reopen_every.to_string()),
             ("--progress-every", self.progress_every.to_string()),
+            ("--journal-mode", self.journal_mode.sql_name().to_string()),
         ];
         for (flag, value) in args {
             cmd.arg(flag).arg(value);
@@ -265,6 +287,11 @@ impl WriterProcess {
     /// Process id of the writer.
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// True while the writer process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Blocks until the writer prints its next progress line; returns its commit count,
