@@ -9,10 +9,8 @@ pub fn position_token(data: &[u8]) {
     if let Ok(token) = PositionToken::decode(data) {
         assert_eq!(PositionToken::decode(&token.encode()), Ok(token));
     }
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(token) = text.parse::<PositionToken>() {
-            assert_eq!(token.to_string().parse::<PositionToken>(), Ok(token));
-        }
+    if let Ok(Ok(token)) = std::str::from_utf8(data).map(str::parse::<PositionToken>) {
+        assert_eq!(token.to_string().parse::<PositionToken>(), Ok(token));
     }
 }
 
@@ -31,7 +29,8 @@ mod tests {
     #[test]
     fn corpus_never_panics() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
-        let targets: [(&str, fn(&[u8])); 2] = [
+        type Target = (&'static str, fn(&[u8]));
+        let targets: [Target; 2] = [
             ("lock_position_token", super::position_token),
             ("lock_wal_header", super::wal_header),
         ];

@@ -181,6 +181,8 @@ fn a_wal_of_unknown_version_is_refused_before_the_wal_index_is_touched() {
 }
 
 #[test]
+// The wal-index is in host byte order by definition.
+#[allow(clippy::host_endian_bytes)]
 fn a_wal_index_of_unknown_version_is_refused() {
     let (db, _app) = TestDb::wal(5);
     let dir = tempfile::tempdir().unwrap();

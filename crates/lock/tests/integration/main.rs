@@ -3,5 +3,10 @@
 //! or runs them in `walcast-lock-holder`; it never runs SQLite in-process.
 
 mod attach;
+mod handoff;
+mod holder;
 mod ofd_semantics;
+mod position;
+mod protected;
+mod shared_lock;
 mod support;

@@ -23,7 +23,7 @@ impl TestDb {
         Self { _dir: dir, path }
     }
 
-    /// A WAL database with table `t(id, v)` and `rows` rows, held open by the returned
+    /// A WAL database with table `t(id, k, v)` (the workload's schema) and `rows` rows, held open by the returned
     /// session (the application). Automatic checkpoints are off, so the WAL keeps every
     /// frame unless a test checkpoints.
     pub fn wal(rows: u32) -> (Self, Session) {
@@ -32,7 +32,7 @@ impl TestDb {
         for sql in [
             "PRAGMA journal_mode=WAL",
             "PRAGMA wal_autocheckpoint=0",
-            "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)",
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v BLOB)",
         ] {
             app.exec(sql).unwrap();
         }
@@ -128,4 +128,38 @@ pub fn field(line: &Value, name: &str) -> u64 {
     line[name]
         .as_u64()
         .unwrap_or_else(|| panic!("no {name} in {line}"))
+}
+
+/// A frame as the tests look at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Copied {
+    pub number: u32,
+    pub page: u32,
+    pub commit: Option<u32>,
+}
+
+/// Refreshes and reads every committed frame after `cursor`, advancing it.
+pub fn copy_all(state: &mut Protected, cursor: &mut walcast_lock::FrameCursor) -> Vec<Copied> {
+    state.refresh().unwrap();
+    let mut buf = Vec::new();
+    let mut copied = Vec::new();
+    loop {
+        let batch = state.read_frames(cursor, 64, &mut buf).unwrap();
+        if batch.is_empty() {
+            return copied;
+        }
+        copied.extend(batch.frames().map(|f| Copied {
+            number: f.number,
+            page: f.page_number,
+            commit: f.commit_size,
+        }));
+        *cursor = batch.end();
+    }
+}
+
+/// Bytes of the WAL up to the end of frame `n`.
+pub fn wal_prefix(db: &TestDb, n: u32) -> Vec<u8> {
+    let wal = std::fs::read(db.wal_path()).unwrap();
+    let page_size = u32::from_be_bytes(wal[8..12].try_into().unwrap()) as usize;
+    wal[..32 + n as usize * (24 + page_size)].to_vec()
 }

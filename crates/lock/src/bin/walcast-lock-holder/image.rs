@@ -47,14 +47,12 @@ impl Image {
 
     /// Applies the frames of a batch; pages become visible at their commit frame.
     pub fn apply(&mut self, batch: &FrameBatch<'_>) -> Result<(), String> {
-        if let Some(size) = batch.page_size() {
-            if size != self.page_size {
-                return Err(format!(
-                    "WAL page size {} differs from the database's {}",
-                    size.get(),
-                    self.page_size.get()
-                ));
-            }
+        if let Some(size) = batch.page_size().filter(|s| *s != self.page_size) {
+            return Err(format!(
+                "WAL page size {} differs from the database's {}",
+                size.get(),
+                self.page_size.get()
+            ));
         }
         for frame in batch.frames() {
             self.pending.push((frame.page_number, frame.page.to_vec()));
