@@ -3,14 +3,14 @@
 //! locks must coexist with. Used to probe which locks walcast holds and to test lock
 //! semantics (conversions in place, failed upgrades) from another process.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::sqlite::driver_script;
+use crate::sqlite::{driver, read_json_line, spawn_interactive};
 
 /// A shared (read) or exclusive (write) lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,16 +51,9 @@ pub struct PosixLocker {
 impl PosixLocker {
     /// Opens `path` read-write in a new process.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let mut cmd = Command::new("python3");
-        cmd.arg(driver_script()).arg("lock").arg(path);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {cmd:?}"))?;
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().context("locker stdout")?);
+        let mut cmd = driver();
+        cmd.arg("lock").arg(path);
+        let (child, stdin, stdout) = spawn_interactive(cmd)?;
         let mut locker = Self {
             child,
             stdin,
@@ -77,11 +70,7 @@ impl PosixLocker {
     }
 
     fn reply(&mut self) -> anyhow::Result<Value> {
-        let mut line = String::new();
-        if self.stdout.read_line(&mut line)? == 0 {
-            bail!("{}: lock process exited", self.path.display());
-        }
-        Ok(serde_json::from_str(&line)?)
+        read_json_line(&mut self.stdout, &self.path, "lock")
     }
 
     fn send(&mut self, request: Value) -> anyhow::Result<()> {

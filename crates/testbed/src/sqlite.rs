@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -16,7 +16,7 @@ pub fn driver_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("py/sqlite_driver.py")
 }
 
-fn driver() -> Command {
+pub(crate) fn driver() -> Command {
     let mut cmd = Command::new("python3");
     cmd.arg(driver_script());
     cmd
@@ -51,6 +51,35 @@ fn run(mut cmd: Command, stdin: Option<&str>) -> anyhow::Result<Value> {
             String::from_utf8_lossy(&out.stdout)
         )
     })
+}
+
+/// Starts a driver command that talks JSON lines on stdin/stdout (stderr inherited).
+pub(crate) fn spawn_interactive(
+    mut cmd: Command,
+) -> anyhow::Result<(Child, Option<ChildStdin>, BufReader<ChildStdout>)> {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    let stdin = child.stdin.take();
+    let stdout = BufReader::new(child.stdout.take().context("driver stdout")?);
+    Ok((child, stdin, stdout))
+}
+
+/// Reads one JSON line a driver process printed; names `what` and `path` if it exited.
+pub(crate) fn read_json_line(
+    stdout: &mut BufReader<ChildStdout>,
+    path: &Path,
+    what: &str,
+) -> anyhow::Result<Value> {
+    let mut line = String::new();
+    if stdout.read_line(&mut line)? == 0 {
+        bail!("{}: {what} process exited", path.display());
+    }
+    serde_json::from_str(&line)
+        .with_context(|| format!("{}: {what} printed {line:?}", path.display()))
 }
 
 /// Runs a SQL script (several statements) in autocommit mode.
@@ -405,14 +434,7 @@ impl Session {
             .arg(db)
             .arg("--busy-timeout")
             .arg(busy_timeout_ms.to_string());
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {cmd:?}"))?;
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().context("session stdout")?);
+        let (child, stdin, stdout) = spawn_interactive(cmd)?;
         let mut session = Self {
             child,
             stdin,
@@ -432,11 +454,7 @@ impl Session {
     }
 
     fn read_reply(&mut self) -> anyhow::Result<Value> {
-        let mut line = String::new();
-        if self.stdout.read_line(&mut line)? == 0 {
-            bail!("{}: SQLite session process exited", self.db.display());
-        }
-        Ok(serde_json::from_str(&line)?)
+        read_json_line(&mut self.stdout, &self.db, "SQLite session")
     }
 
     /// Runs one statement and returns SQLite's answer, success or error.
