@@ -16,11 +16,25 @@ Commands:
   session DB         one connection held open: read JSON lines {"sql": ..., "params": [...]}
                      from stdin, answer each with {"rows": [...]} or {"error": ...};
                      {"close": true} closes the connection and ends the process
+  lock PATH          hold traditional POSIX byte-range locks on PATH, as SQLite takes them
+                     (F_SETLK, never waiting); read JSON lines from stdin:
+                       {"op": "lock", "kind": "r"|"w", "start": N, "len": N} -> {"ok": bool}
+                       {"op": "unlock", "start": N, "len": N}                -> {"ok": true}
+                       {"op": "test", "kind": "r"|"w", "start": N, "len": N} -> {"held": null|"r"|"w"}
+                       {"op": "spin", "kind": ..., "start": N, "len": N}     -> {"spinning": true},
+                         then tries the lock (releasing it at once when it gets it) until the
+                         next stdin line, and answers {"attempts": N, "acquired": N}
+                       {"op": "close"} ends the process
 """
 import argparse
+import errno
+import fcntl
 import json
+import os
 import random
+import select
 import sqlite3
+import struct
 import sys
 import time
 
@@ -96,6 +110,75 @@ def cmd_session(args):
     print(json.dumps({"closed": True}), flush=True)
 
 
+FLOCK = "hhqqixxxx"  # struct flock on 64-bit Linux: type, whence, start, len, pid
+
+
+def lock_kind(name):
+    return {"r": fcntl.F_RDLCK, "w": fcntl.F_WRLCK}[name]
+
+
+def try_posix_lock(fd, kind, start, length):
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETLK, struct.pack(FLOCK, kind, os.SEEK_SET, start, length, 0))
+        return True
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+
+
+def posix_unlock(fd, start, length):
+    fcntl.fcntl(fd, fcntl.F_SETLK, struct.pack(FLOCK, fcntl.F_UNLCK, os.SEEK_SET, start, length, 0))
+
+
+def posix_holder(fd, kind, start, length):
+    got = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(FLOCK, kind, os.SEEK_SET, start, length, 0))
+    held = struct.unpack(FLOCK, got)[0]
+    return {fcntl.F_RDLCK: "r", fcntl.F_WRLCK: "w"}.get(held)
+
+
+def spin(fd, kind, start, length):
+    """Try the lock until stdin has a line; count attempts and successes."""
+    print(json.dumps({"spinning": True}), flush=True)
+    attempts = acquired = 0
+    while True:
+        for _ in range(64):
+            attempts += 1
+            if try_posix_lock(fd, kind, start, length):
+                acquired += 1
+                posix_unlock(fd, start, length)
+        if select.select([sys.stdin], [], [], 0)[0]:
+            sys.stdin.readline()
+            return {"attempts": attempts, "acquired": acquired}
+
+
+def cmd_lock(args):
+    fd = os.open(args.path, os.O_RDWR)
+    print(json.dumps({"ready": True}), flush=True)
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            break
+        req = json.loads(line)
+        op = req["op"]
+        if op == "close":
+            break
+        start, length = req["start"], req["len"]
+        if op == "lock":
+            reply = {"ok": try_posix_lock(fd, lock_kind(req["kind"]), start, length)}
+        elif op == "unlock":
+            posix_unlock(fd, start, length)
+            reply = {"ok": True}
+        elif op == "test":
+            reply = {"held": posix_holder(fd, lock_kind(req["kind"]), start, length)}
+        elif op == "spin":
+            reply = spin(fd, lock_kind(req["kind"]), start, length)
+        else:
+            raise SystemExit(f"lock: unknown op {op!r}")
+        print(json.dumps(reply), flush=True)
+    os.close(fd)
+
+
 class Workload:
     """Random inserts, updates and deletes on table `t`, reproducible from a seed."""
 
@@ -113,9 +196,9 @@ class Workload:
         c = self.conn
         if a.page_size:
             c.execute(f"PRAGMA page_size={a.page_size}")
-        mode = c.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode != "wal":
-            raise SystemExit(f"{a.db}: journal_mode is {mode}, expected wal")
+        mode = c.execute(f"PRAGMA journal_mode={a.journal_mode}").fetchone()[0]
+        if mode != a.journal_mode.lower():
+            raise SystemExit(f"{a.db}: journal_mode is {mode}, expected {a.journal_mode}")
         c.execute(f"PRAGMA wal_autocheckpoint={a.autocheckpoint}")
         c.execute(f"PRAGMA journal_size_limit={a.journal_size_limit}")
         c.execute(f"PRAGMA synchronous={a.synchronous}")
@@ -198,6 +281,7 @@ def main():
     s = sub.add_parser("backup"); s.add_argument("src"); s.add_argument("dst"); s.set_defaults(fn=cmd_backup)
     s = sub.add_parser("session"); s.add_argument("db"); s.set_defaults(fn=cmd_session)
     s.add_argument("--busy-timeout", type=int, default=0, help="milliseconds")
+    s = sub.add_parser("lock"); s.add_argument("path"); s.set_defaults(fn=cmd_lock)
     s = sub.add_parser("write", help="random write workload")
     s.add_argument("db")
     s.add_argument("--seed", type=int, default=1)
@@ -208,6 +292,7 @@ def main():
     s.add_argument("--autocheckpoint", type=int, default=1000)
     s.add_argument("--journal-size-limit", type=int, default=-1)
     s.add_argument("--synchronous", default="NORMAL")
+    s.add_argument("--journal-mode", default="WAL", help="WAL or DELETE (a rollback journal)")
     s.add_argument("--busy-timeout", type=int, default=5000, help="milliseconds")
     s.add_argument("--immediate", action="store_true", help="BEGIN IMMEDIATE")
     s.add_argument("--checkpoint-every", type=int, default=0)

@@ -7,5 +7,6 @@
 //! It is a dev-dependency only: nothing here may reach a shipped binary.
 
 pub mod litestream;
+pub mod locks;
 pub mod sqlite;
 pub mod wait;

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -16,7 +16,7 @@ pub fn driver_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("py/sqlite_driver.py")
 }
 
-fn driver() -> Command {
+pub(crate) fn driver() -> Command {
     let mut cmd = Command::new("python3");
     cmd.arg(driver_script());
     cmd
@@ -51,6 +51,35 @@ fn run(mut cmd: Command, stdin: Option<&str>) -> anyhow::Result<Value> {
             String::from_utf8_lossy(&out.stdout)
         )
     })
+}
+
+/// Starts a driver command that talks JSON lines on stdin/stdout (stderr inherited).
+pub(crate) fn spawn_interactive(
+    mut cmd: Command,
+) -> anyhow::Result<(Child, Option<ChildStdin>, BufReader<ChildStdout>)> {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    let stdin = child.stdin.take();
+    let stdout = BufReader::new(child.stdout.take().context("driver stdout")?);
+    Ok((child, stdin, stdout))
+}
+
+/// Reads one JSON line a driver process printed; names `what` and `path` if it exited.
+pub(crate) fn read_json_line(
+    stdout: &mut BufReader<ChildStdout>,
+    path: &Path,
+    what: &str,
+) -> anyhow::Result<Value> {
+    let mut line = String::new();
+    if stdout.read_line(&mut line)? == 0 {
+        bail!("{}: {what} process exited", path.display());
+    }
+    serde_json::from_str(&line)
+        .with_context(|| format!("{}: {what} printed {line:?}", path.display()))
 }
 
 /// Runs a SQL script (several statements) in autocommit mode.
@@ -135,6 +164,24 @@ pub fn backup(src: &Path, dst: &Path) -> anyhow::Result<()> {
     run(cmd, None).map(drop)
 }
 
+/// The journal mode a workload sets when it opens the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JournalMode {
+    /// Write-ahead log (what walcast replicates).
+    Wal,
+    /// Rollback journal (what walcast refuses).
+    Delete,
+}
+
+impl JournalMode {
+    fn sql_name(self) -> &'static str {
+        match self {
+            Self::Wal => "WAL",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
 /// Options of the random write workload (`sqlite_driver.py write --help`).
 #[derive(Clone, Debug)]
 pub struct Workload {
@@ -164,6 +211,8 @@ pub struct Workload {
     pub reopen_every: u64,
     /// Print a progress line every N commits (0: never).
     pub progress_every: u64,
+    /// Journal mode set when the connection opens.
+    pub journal_mode: JournalMode,
 }
 
 impl Default for Workload {
@@ -187,6 +236,7 @@ impl Default for Workload {
             ],
             reopen_every: 0,
             progress_every: 0,
+            journal_mode: JournalMode::Wal,
         }
     }
 }
@@ -220,6 +270,7 @@ impl Workload {
             ("--checkpoint-modes", modes.join(",")),
             ("--reopen-every", self.reopen_every.to_string()),
             ("--progress-every", self.progress_every.to_string()),
+            ("--journal-mode", self.journal_mode.sql_name().to_string()),
         ];
         for (flag, value) in args {
             cmd.arg(flag).arg(value);
@@ -265,6 +316,11 @@ impl WriterProcess {
     /// Process id of the writer.
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// True while the writer process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Blocks until the writer prints its next progress line; returns its commit count,
@@ -378,14 +434,7 @@ impl Session {
             .arg(db)
             .arg("--busy-timeout")
             .arg(busy_timeout_ms.to_string());
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {cmd:?}"))?;
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().context("session stdout")?);
+        let (child, stdin, stdout) = spawn_interactive(cmd)?;
         let mut session = Self {
             child,
             stdin,
@@ -420,11 +469,7 @@ impl Session {
     }
 
     fn read_reply(&mut self) -> anyhow::Result<Value> {
-        let mut line = String::new();
-        if self.stdout.read_line(&mut line)? == 0 {
-            bail!("{}: SQLite session process exited", self.db.display());
-        }
-        Ok(serde_json::from_str(&line)?)
+        read_json_line(&mut self.stdout, &self.db, "SQLite session")
     }
 
     /// Runs one statement and returns SQLite's answer, success or error.
