@@ -9,3 +9,11 @@
 
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod dir;
+mod error;
+pub mod layout;
+
+pub use dir::{DirReplica, PutOutcome};
+pub use error::ReplicaError;
+pub use layout::{Level, ReplicaLayout};
