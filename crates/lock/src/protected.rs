@@ -22,6 +22,10 @@ use crate::position::{Discontinuity, PositionToken};
 use crate::read_slot::{self, HeldSlot, MarkAdvance};
 use crate::wal_header::{FRAME_HEADER_SIZE, frame_offset};
 
+/// Tries to freeze backfill (READ0 shared) before giving up: a checkpoint holds READ0
+/// exclusively while it copies pages, typically milliseconds; the pauses grow to 10 ms.
+const FREEZE_ATTEMPTS: u32 = 200;
+
 /// PROTECTED: see the module docs.
 pub struct Protected {
     att: Attachment,
@@ -248,6 +252,88 @@ impl Protected {
             })?;
         let end = self.cursor_after(&start, token);
         Ok(FrameBatch::new(buf, start.next, Some(start.page_size), end))
+    }
+
+    /// Runs `copy` with the database file frozen: READ0 is held shared on top of the read
+    /// slot, and no checkpoint can write or truncate the database file meanwhile (backfill
+    /// needs READ0 exclusively). For a snapshot: with the default uncapped mark a
+    /// checkpoint may otherwise copy frames newer than the `mxFrame` just read into pages
+    /// being read. Returns `None` if a checkpoint kept READ0 for every attempt (retry
+    /// later). READ0 is always released before returning, so [`Protected::try_handoff`]
+    /// sees the usual state.
+    ///
+    /// While frozen, the application's checkpoints back off (PASSIVE does nothing, FULL and
+    /// above wait through their busy handler), so keep `copy` short.
+    pub fn with_backfill_frozen<T>(
+        &mut self,
+        copy: impl FnOnce(&mut Self) -> T,
+    ) -> Result<Option<T>, LockError> {
+        let mut backoff = crate::backoff::Backoff::default();
+        let mut held = false;
+        for _ in 0..FREEZE_ATTEMPTS {
+            if self.att.try_lock(LockTarget::Read0, LockKind::Shared)? {
+                held = true;
+                break;
+            }
+            backoff.pause();
+        }
+        if !held {
+            return Ok(None);
+        }
+        let out = copy(self);
+        self.att.unlock(LockTarget::Read0)?;
+        Ok(Some(out))
+    }
+
+    /// Reads the page of committed frame `frame` again, into `buf` (resized to one
+    /// frame). For a sync that first scans frames with [`Protected::read_frames`] (keeping
+    /// only frame numbers, so memory does not grow with the transaction) and then copies
+    /// the newest version of each page in page order.
+    ///
+    /// Sound because frames `1..=mxFrame` of the live generation cannot change while a
+    /// read slot is held (no restart, and SQLite rewrites only uncommitted frames). As a
+    /// guard against misuse, the frame must be within `mxFrame` of the last refresh and its
+    /// header must still carry the live generation's salts and `page_number`.
+    pub fn reread_page<'b>(
+        &self,
+        frame: u32,
+        page_number: u32,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<&'b [u8], ReadError> {
+        let header = &self.index.header;
+        let page_size = header.page_size.ok_or(LockError::Protocol {
+            path: self.att.paths.wal.clone(),
+            what: "re-read of a frame while the wal-index has no page size",
+        })?;
+        let offset = frame_offset(page_size, frame);
+        let corrupt = |problem| ReadError::CorruptFrame {
+            path: self.att.paths.wal.clone(),
+            frame,
+            offset,
+            problem,
+        };
+        if frame == 0 || frame > header.mx_frame {
+            return Err(corrupt("re-read of a frame outside 1..=mxFrame"));
+        }
+        buf.resize(FRAME_HEADER_SIZE + page_size.as_usize(), 0);
+        if self.att.read_wal(offset, buf)? < buf.len() {
+            return Err(Discontinuity::FrameMissing {
+                frame,
+                wal_len: self.att.wal_len()?,
+            }
+            .into());
+        }
+        let word = |at: usize| {
+            buf.get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u32::from_be_bytes)
+        };
+        if word(0) != page_number || (word(8), word(12)) != salts(&self.index) {
+            return Err(corrupt(
+                "committed frame changed while protected (page number or salts differ)",
+            ));
+        }
+        Ok(&buf[FRAME_HEADER_SIZE..])
     }
 
     /// Reads the database file at `offset` (pread on the attachment's descriptor) until

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod inspect;
+mod replicate;
 
 /// Continuous replication of live SQLite databases to object storage.
 #[derive(Parser, Debug)]
@@ -25,11 +26,33 @@ enum Command {
     ///
     /// Example: walcast inspect app.db-wal --json
     Inspect(inspect::InspectArgs),
+    /// Replicate a live SQLite database to a replica until SIGINT or SIGTERM.
+    ///
+    /// Every transaction the application commits is copied out of the WAL into the
+    /// staging directory `.<db>-walcast/` next to the database, then uploaded. walcast never
+    /// writes to the database and never runs checkpoints: the application's own keep the
+    /// WAL small. The database must be in WAL mode; walcast waits until the application
+    /// has it open.
+    ///
+    /// Example: walcast replicate /var/lib/app/app.db file:///var/backups/app
+    Replicate(replicate::ReplicateArgs),
 }
 
 fn main() -> ExitCode {
     let cli: Cli = walcast_cli::parse();
+    init_logging();
     walcast_cli::finish(match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Replicate(args) => replicate::run(&args),
     })
+}
+
+/// Logs go to stderr; `WALCAST_LOG` (e.g. `debug`, `walcast=trace`) sets the level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WALCAST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -1,0 +1,178 @@
+//! `walcast replicate DB URL`: replicate one live database to a replica until SIGINT or
+//! SIGTERM, then finish the last sync and upload, and release every lock.
+//!
+//! Threads: the sync loop (this thread) copies frames into the staging directory; the
+//! uploader moves staged files to the replica; a watcher wakes the loop on WAL writes.
+//! The boundary between producing LTX files (`sync`, `encode`, `staging`) and storing
+//! them (`upload`) is the staging directory.
+//!
+//! Nothing is created or locked before the database has been checked: a refused database
+//! (missing, rollback journal, exclusive locking mode, unknown WAL version) leaves no trace.
+
+mod duration;
+mod encode;
+mod frames;
+mod staging;
+mod start;
+mod sync;
+mod upload;
+mod wake;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use tracing::{info, warn};
+use walcast_replica::DirReplica;
+
+use self::staging::StagingDir;
+use self::sync::{DatabaseSync, StepError, Stepped};
+use self::upload::Uploader;
+use self::wake::WalWaker;
+
+/// The backup timer behind inotify: the longest a commit waits to be noticed if a wake
+/// is lost.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+/// Pause after a failed step before the next attempt.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// Pause between attach attempts while the application has not opened the database.
+const ATTACH_RETRY: Duration = Duration::from_secs(1);
+
+#[derive(Args, Debug)]
+pub struct ReplicateArgs {
+    /// The SQLite database to replicate (in WAL mode, opened by the application).
+    pub db: PathBuf,
+    /// Where to replicate: a directory or a file:///path URL.
+    pub url: String,
+    /// Sync and upload once, then exit (for cron jobs and tests).
+    #[arg(long)]
+    pub once: bool,
+    /// How often staged changes go up to the replica, as one object per interval.
+    #[arg(long = "sync-interval", default_value = "1s", value_parser = duration::parse_duration)]
+    pub sync_interval: Duration,
+}
+
+/// A replica destination.
+fn replica_from_url(url: &str) -> anyhow::Result<DirReplica> {
+    if let Some(path) = url.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            bail!(
+                "replica URL {url:?}: a file URL needs an absolute path, like file:///var/backups/app"
+            );
+        }
+        return Ok(DirReplica::new(path));
+    }
+    if let Some((scheme, _)) = url.split_once("://") {
+        bail!(
+            "replica URL {url:?}: the {scheme}:// scheme is not supported by this build yet; use a directory or a file:///path URL"
+        );
+    }
+    Ok(DirReplica::new(
+        std::path::absolute(url).with_context(|| format!("replica path {url:?}"))?,
+    ))
+}
+
+/// SIGINT and SIGTERM set the returned flag; a second one exits at once (code 1).
+fn shutdown_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&flag))?;
+        signal_hook::flag::register(signal, Arc::clone(&flag))?;
+    }
+    Ok(flag)
+}
+
+pub fn run(args: &ReplicateArgs) -> anyhow::Result<()> {
+    let db = std::path::absolute(&args.db)
+        .with_context(|| format!("database path {}", args.db.display()))?;
+    let replica = replica_from_url(&args.url)?;
+    let shutdown = shutdown_flag()?;
+    let staging = StagingDir::for_database(&db)?;
+    let replica_max = sync::replica_max(&replica)
+        .with_context(|| format!("cannot read the replica at {}", replica.root().display()))?;
+    let mut sync = DatabaseSync::new(&db, staging.clone(), replica_max);
+    if !first_step(&mut sync, &shutdown)? {
+        return Ok(());
+    }
+    info!(db = %db.display(), replica = %replica.root().display(), "replicating");
+    let (upload_tx, upload_rx) = sync_channel(1);
+    let uploader = Uploader {
+        staging,
+        replica,
+        interval: args.sync_interval,
+    }
+    .spawn(upload_rx);
+    let _ = upload_tx.try_send(());
+    if !args.once {
+        let waker = WalWaker::watch(&wal_path(&db), POLL_INTERVAL);
+        while !shutdown.load(Ordering::Relaxed) {
+            match sync.step() {
+                Ok(Stepped::Staged) => {
+                    let _ = upload_tx.try_send(());
+                }
+                Ok(Stepped::Idle) => {}
+                Err(e) => pause_after(&db, e)?,
+            }
+            waker.wait();
+        }
+        info!(db = %db.display(), "stopping: final sync");
+    }
+    let finished = sync.finish();
+    drop(upload_tx);
+    let uploaded = uploader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the upload thread panicked"))?;
+    if let Err(e) = finished {
+        warn!("final sync of {} failed: {e:#}", db.display());
+    }
+    uploaded?;
+    if let Some(position) = sync.last_position() {
+        info!(db = %db.display(), txid = %position.txid, "stopped; replica is up to date");
+    }
+    Ok(())
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// Attaches and runs the first sync, waiting while the application has not opened the
+/// database. `false` if a signal came first.
+fn first_step(sync: &mut DatabaseSync, shutdown: &AtomicBool) -> anyhow::Result<bool> {
+    let mut told = false;
+    while !shutdown.load(Ordering::Relaxed) {
+        match sync.step() {
+            Ok(_) => return Ok(true),
+            Err(StepError::Attach(e)) if e.is_retryable() => {
+                if !told {
+                    info!("{e}");
+                    told = true;
+                }
+                std::thread::sleep(ATTACH_RETRY);
+            }
+            Err(StepError::Attach(e)) => {
+                return Err(e).with_context(|| format!("cannot replicate {}", sync.db().display()));
+            }
+            Err(e) => pause_after(sync.db(), e)?,
+        }
+    }
+    Ok(false)
+}
+
+/// Logs a failed step and pauses; a refusal to attach ends the command.
+fn pause_after(db: &Path, e: StepError) -> anyhow::Result<()> {
+    match e {
+        StepError::Attach(e) if !e.is_retryable() => {
+            return Err(e).with_context(|| format!("cannot replicate {}", db.display()));
+        }
+        e => warn!(db = %db.display(), "{e:#}; retrying"),
+    }
+    std::thread::sleep(RETRY_PAUSE);
+    Ok(())
+}
