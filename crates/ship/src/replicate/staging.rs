@@ -87,8 +87,9 @@ impl StagingDir {
         for entry in
             fs::read_dir(&dir).with_context(|| format!("{}: cannot list", dir.display()))?
         {
-            let path = entry?.path();
-            if path.to_str().is_some_and(|p| p.contains(TMP_SUFFIX)) {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_name().to_str().is_some_and(|n| n.ends_with(TMP_SUFFIX)) {
                 fs::remove_file(&path)
                     .with_context(|| format!("{}: cannot remove stale file", path.display()))?;
             }
