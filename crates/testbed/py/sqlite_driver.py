@@ -214,8 +214,11 @@ class Workload:
                 size = rng.choice([8, 64, 300, 1500, 5000])
                 c.execute("INSERT INTO t(k, v) VALUES (?, ?)", (rng.randrange(1 << 30), rng.randbytes(size)))
             elif op < 0.85:
-                c.execute("UPDATE t SET v = ?, k = k + 1 WHERE id = (SELECT id FROM t ORDER BY random() LIMIT 1)",
-                          (rng.randbytes(rng.choice([8, 200, 3000])),))
+                # The row is drawn from the seeded generator, not SQLite's random(), so the
+                # same seed writes the same database.
+                c.execute("UPDATE t SET v = ?, k = k + 1 WHERE id = "
+                          "(SELECT id FROM t WHERE id >= ? ORDER BY id LIMIT 1)",
+                          (rng.randbytes(rng.choice([8, 200, 3000])), rng.randrange(1, self.commits * 3 + 2)))
             else:
                 lo = rng.randrange(1 << 30)
                 c.execute("DELETE FROM t WHERE id IN (SELECT id FROM t WHERE k >= ? ORDER BY k LIMIT ?)",

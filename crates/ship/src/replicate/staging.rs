@@ -89,7 +89,11 @@ impl StagingDir {
         {
             let entry = entry?;
             let path = entry.path();
-            if entry.file_name().to_str().is_some_and(|n| n.ends_with(TMP_SUFFIX)) {
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.ends_with(TMP_SUFFIX))
+            {
                 fs::remove_file(&path)
                     .with_context(|| format!("{}: cannot remove stale file", path.display()))?;
             }

@@ -225,7 +225,10 @@ impl DatabaseSync {
         if self.cursor.is_none() && self.snapshot_reason.is_none() {
             match self.last.and_then(|pos| pos.wal) {
                 Some(token) => match p.resume(&token) {
-                    Ok(cursor) => self.cursor = Some(cursor),
+                    Ok(cursor) => {
+                        info!(db = %self.db.display(), next_txid = %self.next_txid(), wal = %token, "resuming from the recorded WAL position");
+                        self.cursor = Some(cursor);
+                    }
                     Err(e) => self.need_snapshot(classify(e)?),
                 },
                 None => self.need_snapshot("no WAL position to resume from".into()),

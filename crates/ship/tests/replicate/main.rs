@@ -1,0 +1,8 @@
+//! `walcast replicate` end to end: real SQLite writers in their own processes, walcast
+//! in its own process, the real Litestream restoring the replica as an independent oracle.
+
+mod support;
+
+mod concurrency;
+mod footprint;
+mod refusals;
