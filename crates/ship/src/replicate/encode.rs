@@ -7,6 +7,8 @@
 //! the copy (frames up to the mark, which is at most the `mxFrame` read) is taken from the
 //! WAL instead, so a page torn by a concurrent backfill is never used.
 
+use std::fs::File;
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -42,61 +44,62 @@ fn frame_size(page_size: PageSize) -> u64 {
     FRAME_HEADER_SIZE + u64::from(page_size.get())
 }
 
-/// Header for an L0 file (or snapshot) at `txid`, covering WAL frames `range` if any.
-fn l0_header(
-    protected: &Protected,
-    page_size: PageSize,
-    commit: u32,
-    txid: TxId,
-    range: Option<(u32, u32)>,
-) -> Header {
+/// Header for an L0 file (or snapshot) at `txid` covering the frames recorded, if any.
+fn l0_header(frames: &SyncFrames, page_size: PageSize, commit: u32, txid: TxId) -> Header {
     let mut header = Header::new(page_size, commit, txid, txid, now_ms());
-    if let Some((first, last)) = range {
-        let index = &protected.wal_index().header;
+    if let (Some((first, last)), Some((_, salts))) = (frames.frame_range(), frames.generation()) {
         header.wal_offset = WAL_HEADER_SIZE + u64::from(first - 1) * frame_size(page_size);
         header.wal_size = u64::from(last - first + 1) * frame_size(page_size);
-        header.wal_salt1 = index.salt1;
-        header.wal_salt2 = index.salt2;
+        (header.wal_salt1, header.wal_salt2) = salts;
     }
     header
 }
 
-/// Stages the pages changed by `frames` as the L0 file of `txid`.
+/// Stages the pages changed by `frames` as the L0 file of `txid`. Pages without an
+/// in-memory copy are read again from the WAL, which needs `wal` (still PROTECTED).
 pub fn write_changes(
-    protected: &Protected,
     frames: &SyncFrames,
+    wal: Option<&Protected>,
     txid: TxId,
     staging: &StagingDir,
 ) -> anyhow::Result<StagedFile> {
-    let paths = protected.paths();
-    let (Some(commit), Some(page_size)) = (frames.commit(), protected.wal_index().header.page_size)
-    else {
-        bail!(
-            "{}: frames without a commit frame or page size",
-            paths.wal.display()
-        );
+    let (Some(commit), Some((page_size, _))) = (frames.commit(), frames.generation()) else {
+        bail!("frames without a commit frame or page size");
     };
     if frames.ends_inside_transaction() {
-        bail!(
-            "{}: a sync ended inside a transaction (mxFrame is not a commit frame)",
-            paths.wal.display()
-        );
+        bail!("a sync ended inside a transaction (mxFrame is not a commit frame)");
     }
-    let header = l0_header(protected, page_size, commit, txid, frames.frame_range());
+    let header = l0_header(frames, page_size, commit, txid);
     let name = header.file_name();
     let (tmp, file) = staging.create_l0(name)?;
     let mut encoder = Encoder::new(file, header).with_context(|| format!("{}", tmp.display()))?;
     let mut buf = Vec::new();
-    for (pgno, frame) in frames.pages_within_commit() {
-        let page = protected.reread_page(frame, pgno, &mut buf)?;
+    for (pgno, frame, copy) in frames.pages_within_commit() {
+        let page = match (copy, wal) {
+            (Some(copy), _) => copy,
+            (None, Some(wal)) => wal.reread_page(frame, pgno, &mut buf)?,
+            (None, None) => {
+                bail!("page {pgno} was not kept in memory and the WAL is not protected")
+            }
+        };
         encoder
             .write_page(pgno, page)
             .with_context(|| format!("{}: page {pgno}", tmp.display()))?;
     }
+    finish(encoder, staging, &tmp, name, commit)
+}
+
+fn finish(
+    encoder: Encoder<File>,
+    staging: &StagingDir,
+    tmp: &Path,
+    name: LtxFileName,
+    commit: u32,
+) -> anyhow::Result<StagedFile> {
     let encoded = encoder
         .finish(None)
         .with_context(|| format!("{}", tmp.display()))?;
-    staging.commit_l0(&tmp, encoded.writer, name)?;
+    staging.commit_l0(tmp, encoded.writer, name)?;
     Ok(StagedFile {
         name,
         pages: encoded.page_count,
@@ -138,7 +141,7 @@ pub fn write_snapshot(
     staging: &StagingDir,
 ) -> anyhow::Result<StagedFile> {
     let (page_size, commit) = snapshot_geometry(protected, frames)?;
-    let header = l0_header(protected, page_size, commit, txid, frames.frame_range());
+    let header = l0_header(frames, page_size, commit, txid);
     let name = header.file_name();
     let (tmp, file) = staging.create_l0(name)?;
     let mut encoder = Encoder::new(file, header).with_context(|| format!("{}", tmp.display()))?;
@@ -146,8 +149,9 @@ pub fn write_snapshot(
     let mut frame_buf = Vec::new();
     let mut db_page = vec![0u8; page_size.as_usize()];
     for pgno in (1..=commit).filter(|&p| p != lock_page) {
-        let page = match frames.frame_of(pgno) {
-            Some(frame) => protected.reread_page(frame, pgno, &mut frame_buf)?,
+        let page = match frames.newest(pgno) {
+            Some((_, Some(copy))) => copy,
+            Some((frame, None)) => protected.reread_page(frame, pgno, &mut frame_buf)?,
             None => {
                 let got = protected.read_db(page_size.page_offset(pgno), &mut db_page)?;
                 db_page[got..].fill(0);
@@ -158,14 +162,5 @@ pub fn write_snapshot(
             .write_page(pgno, page)
             .with_context(|| format!("{}: page {pgno}", tmp.display()))?;
     }
-    let encoded = encoder
-        .finish(None)
-        .with_context(|| format!("{}", tmp.display()))?;
-    staging.commit_l0(&tmp, encoded.writer, name)?;
-    Ok(StagedFile {
-        name,
-        pages: encoded.page_count,
-        bytes: encoded.size,
-        commit,
-    })
+    finish(encoder, staging, &tmp, name, commit)
 }

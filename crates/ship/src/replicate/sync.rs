@@ -12,12 +12,13 @@
 //! - It never writes the database or the WAL (see `walcast_lock`).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tracing::{debug, info, warn};
 use walcast_lock::{
     AttachError, AttachOptions, Attached, FrameCursor, Handoff, HandoffAttempt, HandoffStep,
-    LockError, Protected, ReadError,
+    LockError, Protected, ReadError, StayReason,
 };
 use walcast_ltx::TxId;
 
@@ -32,6 +33,12 @@ const FRAMES_PER_READ: u32 = 256;
 /// per-sync page map stay bounded under a long catch-up (a single larger transaction
 /// still goes into one file: files never split a transaction).
 const FRAMES_PER_SYNC: u32 = 64 * 1024;
+/// SQLite's default `wal_autocheckpoint`: past it, every commit runs a checkpoint.
+const DEFAULT_AUTOCHECKPOINT: u32 = 1000;
+/// Longest wait for the application's checkpoint to finish before handing off.
+const HANDOFF_SPIN: Duration = Duration::from_millis(10);
+/// After a spin that did not end in a hand-off, no spinning for this long.
+const SPIN_PAUSE: Duration = Duration::from_millis(5);
 
 /// Why a step failed, by what the caller does about it.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +83,14 @@ pub struct DatabaseSync {
     next_txid: Option<TxId>,
     /// Set when the next sync must be a snapshot, with why.
     snapshot_reason: Option<String>,
+    /// Frames read but not yet staged, and the cursor after them.
+    pending: SyncFrames,
+    pending_end: Option<FrameCursor>,
+    /// Hand-off spinning is paused until then (it kept failing).
+    spin_paused_until: Instant,
+    /// Hand-offs made, and spins that ended without one (logged at shutdown).
+    handoffs: u64,
+    failed_spins: u64,
     buf: Vec<u8>,
 }
 
@@ -100,6 +115,11 @@ impl DatabaseSync {
             last: None,
             next_txid: None,
             snapshot_reason: None,
+            pending: SyncFrames::new(),
+            pending_end: None,
+            spin_paused_until: Instant::now(),
+            handoffs: 0,
+            failed_spins: 0,
             buf: Vec::new(),
         }
     }
@@ -115,11 +135,24 @@ impl DatabaseSync {
 
     /// Attaches if needed, copies what is new, and hands off when caught up.
     pub fn step(&mut self) -> Result<Stepped, StepError> {
+        // Frames read before a failed store go first, so files stay in TXID order and one
+        // file never mixes two WAL generations.
+        if self.pending_end.is_some() && self.pending.all_in_memory() {
+            self.stage_pending(None)?;
+        }
         let protected = match self.link.take() {
             None => self.attach()?,
             Some(Link::Protected(p)) => p,
             Some(Link::Handoff(h)) => match h.poll()? {
-                HandoffStep::Protected(p) => p,
+                HandoffStep::Protected(p) => {
+                    tracing::trace!(
+                        mx = p.wal_index().header.mx_frame,
+                        nb = p.wal_index().checkpoint.n_backfill,
+                        salt = p.wal_index().header.salt1,
+                        "re-protected"
+                    );
+                    p
+                }
                 HandoffStep::Unchanged(h) | HandoffStep::Busy(h) => {
                     self.link = Some(Link::Handoff(h));
                     return Ok(Stepped::Idle);
@@ -146,6 +179,7 @@ impl DatabaseSync {
         };
         let stepped = self.step_protected(protected, false);
         self.link = None;
+        debug!(db = %self.db.display(), handoffs = self.handoffs, failed_spins = self.failed_spins, "released");
         stepped
     }
 
@@ -182,42 +216,113 @@ impl DatabaseSync {
     }
 
     fn step_protected(&mut self, mut p: Protected, hand_off: bool) -> Result<Stepped, StepError> {
-        let result = self.sync_protected(&mut p);
-        match result {
-            Ok(stepped) => {
-                if hand_off {
-                    self.try_handoff(p)?;
-                } else {
-                    p.release();
-                }
+        let collected = self.sync_protected(&mut p).and_then(|stepped| {
+            // Pages not kept in memory can only be read while still protected.
+            if self.pending.all_in_memory() {
                 Ok(stepped)
+            } else {
+                self.stage_pending(Some(&p))
             }
+        });
+        let stepped = match collected {
+            Ok(stepped) => stepped,
             Err(StepError::Store(e)) => {
                 // Keep the read slot: the frames stay in the WAL until they are stored.
                 self.link = Some(Link::Protected(p));
-                Err(StepError::Store(e))
+                return Err(StepError::Store(e));
             }
-            Err(other) => {
-                self.cursor = None;
-                Err(other)
+            Err(other) => return Err(self.lost(other)),
+        };
+        if hand_off {
+            if let Err(e) = self.hand_off(p) {
+                return Err(self.lost(e));
+            }
+        } else {
+            p.release();
+        }
+        // The slow part (compress, write, fsync) runs after the hand-off, from memory.
+        match self.stage_pending(None)? {
+            Stepped::Idle => Ok(stepped),
+            staged => Ok(staged),
+        }
+    }
+
+    /// The attachment is gone: what was read but not staged will be read again (or
+    /// snapshotted) after re-attaching from the last staged position.
+    fn lost(&mut self, e: StepError) -> StepError {
+        self.cursor = None;
+        self.pending = SyncFrames::new();
+        self.pending_end = None;
+        e
+    }
+
+    /// Leaves PROTECTED as soon as it is safe, so that the application's next writer can
+    /// restart the WAL. Under a steady load that moment is short: right after the
+    /// application's checkpoint has backfilled everything and before its next commit. So
+    /// while a checkpoint is likely under way (`nBackfill` moving, or the WAL past SQLite's
+    /// default autocheckpoint size), keep reading new commits into memory and retry for
+    /// up to [`HANDOFF_SPIN`]. If that keeps failing (a reader of the application pins
+    /// the WAL), spinning pauses for a while.
+    fn hand_off(&mut self, mut p: Protected) -> Result<(), StepError> {
+        p.advance_mark()?;
+        let spin_allowed = Instant::now() >= self.spin_paused_until;
+        let deadline = Instant::now() + HANDOFF_SPIN;
+        loop {
+            let Some(cursor) = self.cursor else {
+                self.link = Some(Link::Protected(p));
+                return Ok(());
+            };
+            let reason = match p.try_handoff(&cursor)? {
+                HandoffAttempt::Handoff(h) => {
+                    tracing::trace!(index = ?h.wal_index().header.mx_frame, "handed off");
+                    self.handoffs += 1;
+                    self.link = Some(Link::Handoff(h));
+                    return Ok(());
+                }
+                HandoffAttempt::Stayed(q, reason) => {
+                    p = q;
+                    reason
+                }
+            };
+            tracing::trace!(?reason, "stayed protected");
+            let worth_waiting = match reason {
+                StayReason::NotBackfilled {
+                    n_backfill,
+                    mx_frame,
+                } => n_backfill > 0 || mx_frame >= DEFAULT_AUTOCHECKPOINT,
+                // A checkpoint holds READ0 while it backfills: the moment is near.
+                StayReason::NotCaughtUp { .. } | StayReason::Read0Busy => true,
+                _ => false,
+            };
+            if !spin_allowed || !worth_waiting || Instant::now() >= deadline {
+                if spin_allowed && worth_waiting {
+                    self.failed_spins += 1;
+                    self.spin_paused_until = Instant::now() + SPIN_PAUSE;
+                }
+                self.link = Some(Link::Protected(p));
+                return Ok(());
+            }
+            if matches!(reason, StayReason::NotCaughtUp { .. }) {
+                if let Err(e) = p.refresh() {
+                    self.need_snapshot(classify(e)?);
+                    self.link = Some(Link::Protected(p));
+                    return Ok(());
+                }
+                self.collect(&p)?;
+                if !self.pending.all_in_memory() {
+                    self.stage_pending(Some(&p))?;
+                }
+            } else {
+                // Busy-wait, not yield: the window before the application's next commit is
+                // tens of microseconds, shorter than a scheduler time slice.
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
             }
         }
     }
 
-    fn try_handoff(&mut self, mut p: Protected) -> Result<(), StepError> {
-        p.advance_mark()?;
-        let Some(cursor) = self.cursor else {
-            self.link = Some(Link::Protected(p));
-            return Ok(());
-        };
-        self.link = Some(match p.try_handoff(&cursor)? {
-            HandoffAttempt::Handoff(h) => Link::Handoff(h),
-            HandoffAttempt::Stayed(p, _) => Link::Protected(p),
-        });
-        Ok(())
-    }
-
-    /// Establishes the cursor (resume or snapshot) and copies new frames.
+    /// Establishes the cursor (resume or snapshot) and collects new frames.
     fn sync_protected(&mut self, p: &mut Protected) -> Result<Stepped, StepError> {
         if let Err(e) = p.refresh() {
             self.need_snapshot(classify(e)?);
@@ -237,18 +342,21 @@ impl DatabaseSync {
         if let Some(reason) = self.snapshot_reason.clone() {
             return self.snapshot(p, &reason);
         }
-        match self.copy_changes(p) {
+        match self.collect(p) {
             Err(StepError::Lost(e)) if is_discontinuity(&e) => {
                 self.need_snapshot(format!("{e:#}"));
                 let reason = self.snapshot_reason.clone().unwrap_or_default();
                 self.snapshot(p, &reason)
             }
-            other => other,
+            Err(e) => Err(e),
+            Ok(()) => Ok(Stepped::Idle),
         }
     }
 
     fn need_snapshot(&mut self, reason: String) {
         self.cursor = None;
+        self.pending = SyncFrames::new();
+        self.pending_end = None;
         self.snapshot_reason.get_or_insert(reason);
     }
 
@@ -256,8 +364,8 @@ impl DatabaseSync {
         self.next_txid.unwrap_or(TxId::FIRST)
     }
 
-    /// Reads committed frames after `cursor` into `frames`, up to `mxFrame` or the first
-    /// commit after `limit` frames; returns the cursor after the last frame read.
+    /// Reads committed frames after `cursor` into `frames`, up to `mxFrame` of the last
+    /// refresh or the first commit after `limit` frames; returns the cursor after them.
     fn scan(
         &mut self,
         p: &Protected,
@@ -265,16 +373,17 @@ impl DatabaseSync {
         frames: &mut SyncFrames,
         limit: u32,
     ) -> Result<FrameCursor, StepError> {
+        let salts = (p.wal_index().header.salt1, p.wal_index().header.salt2);
         let mut read = 0u32;
         loop {
             let batch = p
                 .read_frames(&cursor, FRAMES_PER_READ, &mut self.buf)
                 .map_err(|e| StepError::Lost(e.into()))?;
-            if batch.is_empty() {
+            let Some(page_size) = batch.page_size().filter(|_| !batch.is_empty()) else {
                 return Ok(cursor);
-            }
+            };
             for frame in batch.frames() {
-                frames.record(&frame);
+                frames.record(&frame, page_size, salts);
             }
             read = read.saturating_add(batch.len() as u32);
             cursor = batch.end();
@@ -284,22 +393,33 @@ impl DatabaseSync {
         }
     }
 
-    fn copy_changes(&mut self, p: &mut Protected) -> Result<Stepped, StepError> {
+    /// Adds the frames committed since the cursor to the pending sync.
+    fn collect(&mut self, p: &Protected) -> Result<(), StepError> {
         let Some(start) = self.cursor else {
+            return Ok(());
+        };
+        let mut frames = std::mem::take(&mut self.pending);
+        let scanned = self.scan(p, start, &mut frames, FRAMES_PER_SYNC);
+        self.pending = frames;
+        let end = scanned?;
+        if !self.pending.is_empty() {
+            self.pending_end = Some(end);
+        }
+        self.cursor = Some(end);
+        Ok(())
+    }
+
+    /// Writes the pending frames as the next L0 file; `wal` is needed only for pages not
+    /// kept in memory.
+    fn stage_pending(&mut self, wal: Option<&Protected>) -> Result<Stepped, StepError> {
+        let Some(end) = self.pending_end else {
             return Ok(Stepped::Idle);
         };
-        let mut frames = SyncFrames::new();
-        let end = self.scan(p, start, &mut frames, FRAMES_PER_SYNC)?;
-        if frames.is_empty() {
-            // Possibly crossed into a new generation with nothing committed yet.
-            self.cursor = Some(end);
-            return Ok(Stepped::Idle);
-        }
-        // Ship only what the primary made durable (synchronous=NORMAL defers WAL fsyncs).
-        p.sync_wal()?;
         let txid = self.next_txid();
-        let staged =
-            encode::write_changes(p, &frames, txid, &self.staging).map_err(store_or_lost)?;
+        let staged = encode::write_changes(&self.pending, wal, txid, &self.staging)
+            .map_err(store_or_lost)?;
+        self.pending = SyncFrames::new();
+        self.pending_end = None;
         self.stored(end, staged)
     }
 
@@ -314,7 +434,6 @@ impl DatabaseSync {
             let start = p.generation_start();
             let mut frames = SyncFrames::new();
             let end = self.scan(p, start, &mut frames, u32::MAX)?;
-            p.sync_wal()?;
             let staged =
                 encode::write_snapshot(p, &frames, txid, &staging).map_err(store_or_lost)?;
             Ok((end, staged))
@@ -327,6 +446,7 @@ impl DatabaseSync {
         };
         let (end, staged) = result?;
         self.snapshot_reason = None;
+        self.cursor = Some(end);
         self.stored(end, staged)
     }
 
@@ -338,7 +458,6 @@ impl DatabaseSync {
         self.staging
             .save_position(&position)
             .map_err(StepError::Store)?;
-        self.cursor = Some(end);
         self.last = Some(position);
         self.next_txid = staged.name.max.next();
         debug!(db = %self.db.display(), file = %staged.name, pages = staged.pages, bytes = staged.bytes, commit = staged.commit, "staged");
