@@ -1,0 +1,233 @@
+//! Replica clients: one [`ReplicaClient`] for every backend walcast supports (`file`, `s3`,
+//! `gs`, `abs`), built from a replica URL or config block, with a blocking API for the
+//! non-async threads that drive it (the sync loop, restore).
+//!
+//! ```no_run
+//! use walcast_ltx::LtxFileName;
+//! use walcast_replica::{Level, ReplicaClient};
+//! # fn main() -> Result<(), walcast_replica::StoreError> {
+//! let client = ReplicaClient::from_url("s3://backups/app?endpoint=http://127.0.0.1:9000&forcePathStyle=true")?;
+//! let name: LtxFileName = "0000000000000001-0000000000000001.ltx".parse().unwrap();
+//! client.put(Level::L0, name, std::fs::File::open("staged.ltx").unwrap())?; // never overwrites
+//! for file in client.list(Level::L0)? {
+//!     let mut body = client.get(file.level, file.name)?; // std::io::Read
+//!     std::io::copy(&mut body, &mut std::io::sink()).unwrap();
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Backends: `file` is a [`DirReplica`] (durable tmp + fsync + link, Litestream's file
+//! layout); the others are an [`ObjectReplica`] (async, over object_store) driven by a
+//! small runtime the client owns (one worker thread). Requests are timed out and retried
+//! as [`retry`] documents. The async [`ObjectReplica`] is available through
+//! [`ReplicaClient::object_replica`] for callers that run their own runtime.
+//!
+//! Rules:
+//! - The blocking methods must not be called from inside an async runtime (they block the
+//!   calling thread until the request ends); dropping a client anywhere is fine.
+//! - A put reads its whole source into memory before the single PUT (objects are LTX
+//!   files: L0 files are small; large snapshots will need multipart uploads, not done yet).
+
+mod connect;
+mod env;
+mod error;
+mod object;
+mod reader;
+pub mod retry;
+
+use std::io::Read;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use walcast_ltx::LtxFileName;
+
+use crate::dir::{DirReplica, PutOutcome};
+use crate::layout::Level;
+use crate::target::{ReplicaConfig, ReplicaTarget};
+
+pub use connect::DEFAULT_REGION;
+pub use env::Env;
+pub use error::StoreError;
+pub use object::{ObjectReplica, ObjectStream, rfc3339_nano};
+pub use reader::LtxReader;
+pub use retry::RetryPolicy;
+
+/// One LTX file listed in a replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LtxObject {
+    /// Its level.
+    pub level: Level,
+    /// Its TXID range (file name).
+    pub name: LtxFileName,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// What a client is built with besides the target.
+#[derive(Clone, Debug, Default)]
+pub struct ClientSettings {
+    /// Credentials, region and CA bundle come from here.
+    pub env: Env,
+    /// Timeouts and retries of every request.
+    pub retry: RetryPolicy,
+}
+
+impl ClientSettings {
+    /// The process environment and the default policy.
+    pub fn from_process() -> Self {
+        Self {
+            env: Env::from_process(),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A replica client with a blocking API (see the module docs).
+#[derive(Debug)]
+pub struct ReplicaClient {
+    target: ReplicaTarget,
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Dir(DirReplica),
+    Object {
+        replica: ObjectReplica,
+        runtime: Arc<reader::ClientRuntime>,
+    },
+}
+
+impl ReplicaClient {
+    /// A client for a replica URL, with the process environment and default retries.
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        Self::open(
+            ReplicaTarget::parse_url(url)?,
+            ClientSettings::from_process(),
+        )
+    }
+
+    /// A client for a replica config block, with the process environment and default retries.
+    pub fn from_config(config: &ReplicaConfig) -> Result<Self, StoreError> {
+        Self::open(
+            ReplicaTarget::from_config(config)?,
+            ClientSettings::from_process(),
+        )
+    }
+
+    /// A client for `target`. Checks the settings; sends no request.
+    pub fn open(target: ReplicaTarget, settings: ClientSettings) -> Result<Self, StoreError> {
+        let (env, policy) = (&settings.env, &settings.retry);
+        let connected = match &target {
+            ReplicaTarget::File(dir) => {
+                let backend = Backend::Dir(DirReplica::new(dir.clone()));
+                return Ok(Self { target, backend });
+            }
+            ReplicaTarget::S3(t) => connect::s3(t, env, policy)?,
+            ReplicaTarget::Gcs(t) => connect::gcs(t, env, policy)?,
+            ReplicaTarget::Azure(t) => connect::azure(t, env, policy)?,
+        };
+        let backend = Backend::Object {
+            replica: ObjectReplica::new(connected, settings.retry),
+            runtime: Arc::new(reader::ClientRuntime::start()?),
+        };
+        Ok(Self { target, backend })
+    }
+
+    /// Where the replica is.
+    pub fn target(&self) -> &ReplicaTarget {
+        &self.target
+    }
+
+    /// The async client of an object-store replica (`None` for a directory).
+    pub fn object_replica(&self) -> Option<&ObjectReplica> {
+        match &self.backend {
+            Backend::Object { replica, .. } => Some(replica),
+            Backend::Dir(_) => None,
+        }
+    }
+
+    /// The full name of one file for messages: `s3://bucket/path/ltx/0/….ltx` or a path.
+    pub fn location(&self, level: Level, name: LtxFileName) -> String {
+        match &self.backend {
+            Backend::Dir(dir) => dir.path(level, name).display().to_string(),
+            Backend::Object { replica, .. } => replica.location(level, name),
+        }
+    }
+
+    /// The LTX files of one level, in TXID order; other objects are ignored.
+    pub fn list(&self, level: Level) -> Result<Vec<LtxObject>, StoreError> {
+        match &self.backend {
+            Backend::Dir(dir) => {
+                let names = dir.list(level)?;
+                let mut files = Vec::with_capacity(names.len());
+                for name in names {
+                    // A file deleted between the listing and here is simply not listed.
+                    if let Ok(meta) = std::fs::metadata(dir.path(level, name)) {
+                        files.push(LtxObject {
+                            level,
+                            name,
+                            size: meta.len(),
+                        });
+                    }
+                }
+                Ok(files)
+            }
+            Backend::Object { replica, runtime } => runtime.block_on(replica.list(level)),
+        }
+    }
+
+    /// Stores what `source` yields as `level/name`, whole, never replacing an existing file:
+    /// same bytes already there -> [`PutOutcome::AlreadyPresent`], other bytes ->
+    /// [`StoreError::Conflict`].
+    pub fn put(
+        &self,
+        level: Level,
+        name: LtxFileName,
+        mut source: impl Read,
+    ) -> Result<PutOutcome, StoreError> {
+        match &self.backend {
+            Backend::Dir(dir) => Ok(dir.put(level, name, source)?),
+            Backend::Object { replica, runtime } => {
+                let mut bytes = Vec::new();
+                source
+                    .read_to_end(&mut bytes)
+                    .map_err(|source| StoreError::Source {
+                        location: replica.location(level, name),
+                        source,
+                    })?;
+                runtime.block_on(replica.put(level, name, Bytes::from(bytes)))
+            }
+        }
+    }
+
+    /// Opens one file for reading; the body streams as it is read.
+    pub fn get(&self, level: Level, name: LtxFileName) -> Result<LtxReader, StoreError> {
+        match &self.backend {
+            Backend::Dir(dir) => Ok(LtxReader::file(dir.open(level, name).map_err(
+                |e| match e {
+                    crate::ReplicaError::Missing { path } => StoreError::Missing {
+                        location: path.display().to_string(),
+                    },
+                    other => StoreError::Dir(other),
+                },
+            )?)),
+            Backend::Object { replica, runtime } => {
+                let stream = runtime.block_on(replica.get(level, name))?;
+                Ok(LtxReader::remote(
+                    stream,
+                    Arc::clone(runtime),
+                    replica.location(level, name),
+                ))
+            }
+        }
+    }
+
+    /// Removes one file; removing a missing file is not an error.
+    pub fn delete(&self, level: Level, name: LtxFileName) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Dir(dir) => Ok(dir.delete(level, name)?),
+            Backend::Object { replica, runtime } => runtime.block_on(replica.delete(level, name)),
+        }
+    }
+}

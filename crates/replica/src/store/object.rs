@@ -1,0 +1,268 @@
+//! An LTX replica in an object store (S3 and compatibles, GCS, Azure Blob), async, over
+//! object_store, in Litestream's layout: `<path>/ltx/<level>/<min>-<max>.ltx`
+//! ([`crate::layout`]).
+//!
+//! Invariants:
+//! - [`ObjectReplica::put`] is one whole-object PUT: a reader sees the complete object or
+//!   nothing. It is conditional (`If-None-Match: *`, object_store's `PutMode::Create`), so it
+//!   never replaces an existing object; when the name is taken, the stored bytes are compared
+//!   with ours: equal is a retried upload ([`PutOutcome::AlreadyPresent`]), different is a
+//!   [`StoreError::Conflict`]. This is what makes retrying a PUT whose answer was lost safe.
+//! - The LTX header's timestamp goes into the object's user metadata as Litestream writes it
+//!   (`litestream-timestamp`, RFC 3339 with nanoseconds, on S3 and GCS;
+//!   `litestreamtimestamp` on Azure), so Litestream's `-timestamp` restores can use it.
+//! - Listings return only `<min>-<max>.ltx` objects directly under the level's prefix, in
+//!   TXID order; anything else there (other tools' files, uploads of other names) is ignored.
+//! - Every request follows [`RetryPolicy`] ([`crate::store::retry`]).
+//!
+//! This type never buffers more than the object being put, never deletes anything but the
+//! object it is asked to, and never touches local files.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    Attribute, AttributeValue, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode,
+    PutOptions, PutPayload,
+};
+use walcast_ltx::{HEADER_SIZE, Header, LtxFileName, rfc3339_millis};
+
+use crate::dir::PutOutcome;
+use crate::layout::{Level, ReplicaLayout};
+use crate::store::LtxObject;
+use crate::store::connect::Connected;
+use crate::store::error::{StoreError, hint};
+use crate::store::retry::{GaveUp, RetryPolicy, retry};
+
+/// An LTX replica in an object store (see the module docs).
+#[derive(Clone, Debug)]
+pub struct ObjectReplica {
+    store: Arc<dyn ObjectStore>,
+    bucket_url: String,
+    prefix: String,
+    timestamp_key: &'static str,
+    policy: RetryPolicy,
+}
+
+/// A streamed object body.
+pub type ObjectStream = BoxStream<'static, object_store::Result<Bytes>>;
+
+impl ObjectReplica {
+    pub(crate) fn new(connected: Connected, policy: RetryPolicy) -> Self {
+        Self {
+            store: connected.store,
+            bucket_url: connected.bucket_url,
+            prefix: connected.prefix,
+            timestamp_key: connected.timestamp_key,
+            policy,
+        }
+    }
+
+    /// The object key of one file: `<path>/ltx/<level>/<min>-<max>.ltx`.
+    pub fn key(&self, level: Level, name: LtxFileName) -> String {
+        self.under_prefix(&ReplicaLayout::file_path(level, name))
+    }
+
+    /// The object's full name for messages: `s3://bucket/<key>`.
+    pub fn location(&self, level: Level, name: LtxFileName) -> String {
+        format!("{}/{}", self.bucket_url, self.key(level, name))
+    }
+
+    fn under_prefix(&self, relative: &str) -> String {
+        if self.prefix.is_empty() {
+            relative.to_owned()
+        } else {
+            format!("{}/{relative}", self.prefix)
+        }
+    }
+
+    fn failed(&self, location: String, operation: &'static str, gave_up: GaveUp) -> StoreError {
+        match gave_up {
+            GaveUp::Failed {
+                error: object_store::Error::NotFound { .. },
+                ..
+            } => StoreError::Missing { location },
+            GaveUp::Failed { attempts, error } => StoreError::Request {
+                location,
+                operation,
+                attempts,
+                hint: hint(&error),
+                source: Box::new(error),
+            },
+            GaveUp::TimedOut { attempts } => StoreError::TimedOut {
+                location,
+                operation,
+                attempts,
+                timeout_secs: self.policy.request_timeout.as_secs(),
+            },
+        }
+    }
+
+    /// The LTX files of one level, in TXID order. An empty or missing level is empty.
+    pub async fn list(&self, level: Level) -> Result<Vec<LtxObject>, StoreError> {
+        let dir = self.under_prefix(&ReplicaLayout::level_dir(level));
+        let prefix = Path::from(dir.as_str());
+        let listed = retry(&self.policy, || {
+            self.store.list_with_delimiter(Some(&prefix))
+        })
+        .await
+        .map_err(|e| self.failed(format!("{}/{dir}/", self.bucket_url), "list", e))?;
+        let mut files: Vec<LtxObject> = listed
+            .objects
+            .iter()
+            .filter_map(|meta| {
+                let name = meta
+                    .location
+                    .filename()
+                    .and_then(ReplicaLayout::parse_entry)?;
+                Some(LtxObject {
+                    level,
+                    name,
+                    size: meta.size,
+                })
+            })
+            .collect();
+        files.sort_by_key(|f| f.name);
+        Ok(files)
+    }
+
+    /// Stores `bytes` as `level/name` unless an object of that name exists (see the module
+    /// docs for what happens then).
+    pub async fn put(
+        &self,
+        level: Level,
+        name: LtxFileName,
+        bytes: Bytes,
+    ) -> Result<PutOutcome, StoreError> {
+        let path = Path::from(self.key(level, name));
+        let options = PutOptions {
+            mode: PutMode::Create,
+            attributes: self.attributes(&bytes),
+            ..PutOptions::default()
+        };
+        let put = retry(&self.policy, || {
+            self.store.put_opts(
+                &path,
+                PutPayload::from_bytes(bytes.clone()),
+                options.clone(),
+            )
+        })
+        .await;
+        match put {
+            Ok(_) => Ok(PutOutcome::Written),
+            Err(GaveUp::Failed {
+                error:
+                    object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+                ..
+            }) => {
+                if self.get_bytes(level, name).await? == bytes {
+                    Ok(PutOutcome::AlreadyPresent)
+                } else {
+                    Err(StoreError::Conflict {
+                        location: self.location(level, name),
+                    })
+                }
+            }
+            Err(e) => Err(self.failed(self.location(level, name), "put", e)),
+        }
+    }
+
+    /// Litestream's timestamp metadata, when `bytes` starts with a valid LTX header.
+    fn attributes(&self, bytes: &[u8]) -> Attributes {
+        let mut attributes = Attributes::new();
+        let header = bytes
+            .first_chunk::<HEADER_SIZE>()
+            .and_then(|h| Header::decode(h).ok());
+        if let Some(header) = header {
+            attributes.insert(
+                Attribute::Metadata(self.timestamp_key.into()),
+                AttributeValue::from(rfc3339_nano(header.timestamp_ms)),
+            );
+        }
+        attributes
+    }
+
+    /// Opens one object for streaming. A missing object is [`StoreError::Missing`].
+    pub async fn get(&self, level: Level, name: LtxFileName) -> Result<ObjectStream, StoreError> {
+        let path = Path::from(self.key(level, name));
+        let result = retry(&self.policy, || self.store.get(&path))
+            .await
+            .map_err(|e| self.failed(self.location(level, name), "get", e))?;
+        Ok(result.into_stream())
+    }
+
+    /// One whole object, read into memory (each attempt reads it entirely, so a body cut
+    /// mid-way is retried).
+    pub async fn get_bytes(&self, level: Level, name: LtxFileName) -> Result<Bytes, StoreError> {
+        let path = Path::from(self.key(level, name));
+        retry(&self.policy, || async {
+            self.store.get(&path).await?.bytes().await
+        })
+        .await
+        .map_err(|e| self.failed(self.location(level, name), "get", e))
+    }
+
+    /// The `litestream-timestamp` metadata of one object, if it has one.
+    pub async fn timestamp(
+        &self,
+        level: Level,
+        name: LtxFileName,
+    ) -> Result<Option<String>, StoreError> {
+        let path = Path::from(self.key(level, name));
+        let options = GetOptions {
+            head: true,
+            ..GetOptions::default()
+        };
+        let result = retry(&self.policy, || self.store.get_opts(&path, options.clone()))
+            .await
+            .map_err(|e| self.failed(self.location(level, name), "head", e))?;
+        Ok(result
+            .attributes
+            .get(&Attribute::Metadata(self.timestamp_key.into()))
+            .map(|v| v.as_ref().to_owned()))
+    }
+
+    /// Removes one object. Removing a missing object is not an error.
+    pub async fn delete(&self, level: Level, name: LtxFileName) -> Result<(), StoreError> {
+        let path = Path::from(self.key(level, name));
+        match retry(&self.policy, || self.store.delete(&path)).await {
+            Ok(())
+            | Err(GaveUp::Failed {
+                error: object_store::Error::NotFound { .. },
+                ..
+            }) => Ok(()),
+            Err(e) => Err(self.failed(self.location(level, name), "delete", e)),
+        }
+    }
+}
+
+/// Go's `time.RFC3339Nano` of a Unix-milliseconds time in UTC (trailing fractional zeros
+/// dropped), as Litestream writes `litestream-timestamp`.
+pub fn rfc3339_nano(ms: i64) -> String {
+    let millis = rfc3339_millis(ms);
+    match millis.strip_suffix('Z').and_then(|s| s.rsplit_once('.')) {
+        Some((seconds, fraction)) => {
+            let fraction = fraction.trim_end_matches('0');
+            if fraction.is_empty() {
+                format!("{seconds}Z")
+            } else {
+                format!("{seconds}.{fraction}Z")
+            }
+        }
+        None => millis,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_gos_rfc3339_nano() {
+        assert_eq!(rfc3339_nano(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_nano(1_500), "1970-01-01T00:00:01.5Z");
+        assert_eq!(rfc3339_nano(1_764_489_600_123), "2025-11-30T08:00:00.123Z");
+    }
+}

@@ -1,0 +1,122 @@
+//! The retry and timeout policy of every request a replica client makes.
+//!
+//! Policy (defaults in [`RetryPolicy::default`]):
+//! - Every attempt of an operation (one HTTP request, including its body) must finish
+//!   within [`RetryPolicy::request_timeout`] (default 120 s; connecting within
+//!   [`RetryPolicy::connect_timeout`], default 5 s). A slower attempt is abandoned and
+//!   counts as a failed attempt.
+//! - Failed attempts that may succeed later are retried: timeouts, connection errors,
+//!   HTTP 5xx, 429 and 408 (object_store reports all of these as `Error::Generic`).
+//!   Answers that will not change (not found, already exists, permission denied,
+//!   unauthenticated, invalid path, not supported) are returned at once.
+//! - Up to [`RetryPolicy::max_attempts`] attempts (default 8), sleeping between them with
+//!   exponential backoff: [`RetryPolicy::initial_backoff`] (200 ms) doubled each time up to
+//!   [`RetryPolicy::max_backoff`] (10 s). With the defaults a dead store is reported after
+//!   about 40 s of backoff plus the attempts' own time; the sync loop then keeps its staged
+//!   files and tries again on its next pass, so nothing is lost by giving up.
+//! - This is the only retry layer: object_store's own retries are switched off, so one
+//!   policy decides, and a conditional PUT whose answer was lost is retried here, where
+//!   "already exists" can be checked against the bytes being written.
+//!
+//! This module never decides what an error means for the replica (that is
+//! [`crate::store::object`]); it only repeats attempts.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// How requests are timed out and retried (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per operation, at least 1.
+    pub max_attempts: u32,
+    /// Sleep before the second attempt.
+    pub initial_backoff: Duration,
+    /// Longest sleep between attempts.
+    pub max_backoff: Duration,
+    /// Longest time one attempt (request and body) may take.
+    pub request_timeout: Duration,
+    /// Longest time connecting may take.
+    pub connect_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The sleep after failed attempt number `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// The last failure of an operation that was given up on.
+#[derive(Debug)]
+pub(crate) enum GaveUp {
+    /// The last attempt failed with this error.
+    Failed {
+        attempts: u32,
+        error: object_store::Error,
+    },
+    /// Every attempt timed out.
+    TimedOut { attempts: u32 },
+}
+
+/// True for errors that may go away on a later attempt (see the module docs).
+pub(crate) fn is_transient(error: &object_store::Error) -> bool {
+    matches!(
+        error,
+        object_store::Error::Generic { .. } | object_store::Error::JoinError { .. }
+    )
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or the policy is exhausted.
+pub(crate) async fn retry<T, F, Fut>(policy: &RetryPolicy, mut attempt: F) -> Result<T, GaveUp>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, object_store::Error>>,
+{
+    let max_attempts = policy.max_attempts.max(1);
+    for n in 1..=max_attempts {
+        let last = n == max_attempts;
+        match tokio::time::timeout(policy.request_timeout, attempt()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) if last || !is_transient(&error) => {
+                return Err(GaveUp::Failed { attempts: n, error });
+            }
+            Ok(Err(_)) => {}
+            Err(_elapsed) if last => return Err(GaveUp::TimedOut { attempts: n }),
+            Err(_elapsed) => {}
+        }
+        tokio::time::sleep(policy.backoff(n)).await;
+    }
+    Err(GaveUp::TimedOut {
+        attempts: max_attempts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let policy = RetryPolicy::default();
+        let sleeps: Vec<_> = (1..=8).map(|n| policy.backoff(n).as_millis()).collect();
+        assert_eq!(sleeps, [200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
+        assert_eq!(policy.backoff(100), policy.max_backoff);
+    }
+}
