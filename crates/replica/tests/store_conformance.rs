@@ -18,15 +18,17 @@ use std::time::Duration;
 use walcast_ltx::{Encoder, Header, LtxFileName, TxId};
 use walcast_replica::dir::PutOutcome;
 use walcast_replica::{
-    ClientSettings, Env, Level, ReplicaClient, ReplicaTarget, RetryPolicy, StoreError,
+    ClientSettings, Env, Level, ObjectLayout, ReplicaClient, ReplicaTarget, RetryPolicy, StoreError,
 };
 use walcast_testbed::s3::{BUCKET, S3Server};
 
 /// A replica under test, and where its files live on disk (to plant strays).
 struct Backend {
     client: ReplicaClient,
-    /// The folder that holds `ltx/` (the replica dir, or the bucket folder + prefix).
+    /// The folder that holds the level folders (the replica dir, or bucket folder + prefix).
     files: PathBuf,
+    /// How the backend names level folders.
+    layout: ObjectLayout,
     _server: Option<S3Server>,
     _dir: tempfile::TempDir,
 }
@@ -40,6 +42,7 @@ impl Backend {
         Self {
             client,
             files,
+            layout: ObjectLayout::LtxLevels,
             _server: None,
             _dir: dir,
         }
@@ -52,6 +55,7 @@ impl Backend {
         Self {
             client,
             files: server.bucket_dir(BUCKET).join("dbs/app"),
+            layout: ObjectLayout::HexLevels,
             _server: Some(server),
             _dir: tempfile::tempdir().unwrap(),
         }
@@ -62,6 +66,16 @@ impl Backend {
         let path = self.files.join(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, b"not an ltx file").unwrap();
+    }
+
+    /// The folder of `level`, relative to the replica root, in this backend's spelling and
+    /// in the other one.
+    fn level_dirs(&self, level: Level) -> (String, String) {
+        let other = match self.layout {
+            ObjectLayout::HexLevels => ObjectLayout::LtxLevels,
+            ObjectLayout::LtxLevels => ObjectLayout::HexLevels,
+        };
+        (self.layout.level_dir(level), other.level_dir(level))
     }
 
     fn read(&self, level: Level, name: LtxFileName) -> Vec<u8> {
@@ -163,11 +177,17 @@ fn listing_ignores_strays(b: Backend) {
     let c = &b.client;
     let n = name(3, 4);
     c.put(Level::L0, n, &ltx(n, 1)[..]).unwrap();
-    b.stray("ltx/0/notes.txt");
-    b.stray("ltx/0/0000000000000005-0000000000000005.ltx.tmp");
-    b.stray("ltx/0/nested/0000000000000007-0000000000000007.ltx");
-    b.stray("ltx/00/0000000000000008-0000000000000008.ltx");
-    b.stray("ltx/1/0000000000000009-0000000000000009.ltx");
+    let (l0, other_spelling) = b.level_dirs(Level::L0);
+    let (l1, _) = b.level_dirs(Level::new(1).unwrap());
+    b.stray(&format!("{l0}/notes.txt"));
+    b.stray(&format!("{l0}/0000000000000005-0000000000000005.ltx.tmp"));
+    b.stray(&format!(
+        "{l0}/nested/0000000000000007-0000000000000007.ltx"
+    ));
+    b.stray(&format!(
+        "{other_spelling}/0000000000000008-0000000000000008.ltx"
+    ));
+    b.stray(&format!("{l1}/0000000000000009-0000000000000009.ltx"));
     b.stray("0000000000000001-0000000000000001.ltx");
     let names: Vec<_> = c.list(Level::L0).unwrap().iter().map(|f| f.name).collect();
     assert_eq!(names, [n]);
@@ -179,10 +199,9 @@ fn missing_file_names_the_key(b: Backend) {
     let err = c.get(Level::new(3).unwrap(), n).unwrap_err();
     assert!(matches!(err, StoreError::Missing { .. }), "{err:?}");
     let message = err.to_string();
-    assert!(
-        message.contains("ltx/3/000000000000002a-000000000000002a.ltx"),
-        "{message}"
-    );
+    let location = c.location(Level::new(3).unwrap(), n);
+    assert!(location.ends_with("/000000000000002a-000000000000002a.ltx"));
+    assert!(message.contains(&location), "{message}");
     assert!(!err.is_transient());
     c.delete(Level::L0, n).unwrap();
 }
@@ -213,11 +232,11 @@ fn s3_objects_carry_litestreams_timestamp_and_layout() {
     let replica = b.client.object_replica().unwrap();
     assert_eq!(
         replica.location(Level::SNAPSHOT, n),
-        "s3://walcast/dbs/app/ltx/9/0000000000000001-0000000000000001.ltx"
+        "s3://walcast/dbs/app/0009/0000000000000001-0000000000000001.ltx"
     );
     assert!(
         Path::new(&b.files)
-            .join("ltx/9/0000000000000001-0000000000000001.ltx")
+            .join("0009/0000000000000001-0000000000000001.ltx")
             .is_file()
     );
     let runtime = tokio::runtime::Builder::new_current_thread()

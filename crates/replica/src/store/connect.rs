@@ -27,6 +27,7 @@ use object_store::{Certificate, ClientOptions, ObjectStore, RetryConfig};
 
 use crate::store::env::Env;
 use crate::store::error::StoreError;
+use crate::store::keys::ObjectLayout;
 use crate::store::retry::RetryPolicy;
 use crate::target::{AzureTarget, GcsTarget, ReplicaTarget, S3Target};
 
@@ -43,6 +44,8 @@ pub(crate) struct Connected {
     pub prefix: String,
     /// The user-metadata key Litestream writes the LTX timestamp under on this backend.
     pub timestamp_key: &'static str,
+    /// How Litestream names level directories on this backend.
+    pub layout: ObjectLayout,
 }
 
 fn setup(
@@ -87,6 +90,7 @@ pub(crate) fn s3(t: &S3Target, env: &Env, policy: &RetryPolicy) -> Result<Connec
         bucket_url: format!("s3://{}", t.bucket),
         prefix: t.path.clone(),
         timestamp_key: "litestream-timestamp",
+        layout: ObjectLayout::HexLevels,
     })
 }
 
@@ -106,6 +110,7 @@ pub(crate) fn gcs(t: &GcsTarget, env: &Env, policy: &RetryPolicy) -> Result<Conn
         bucket_url: format!("gs://{}", t.bucket),
         prefix: t.path.clone(),
         timestamp_key: "litestream-timestamp",
+        layout: ObjectLayout::LtxLevels,
     })
 }
 
@@ -129,6 +134,7 @@ pub(crate) fn azure(
         bucket_url: format!("abs://{}", t.container),
         prefix: t.path.clone(),
         timestamp_key: "litestreamtimestamp",
+        layout: ObjectLayout::LtxLevels,
     })
 }
 

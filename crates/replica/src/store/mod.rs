@@ -31,6 +31,7 @@
 mod connect;
 mod env;
 mod error;
+pub mod keys;
 mod object;
 mod reader;
 pub mod retry;
@@ -48,6 +49,7 @@ use crate::target::{ReplicaConfig, ReplicaTarget};
 pub use connect::DEFAULT_REGION;
 pub use env::Env;
 pub use error::StoreError;
+pub use keys::ObjectLayout;
 pub use object::{ObjectReplica, ObjectStream, rfc3339_nano};
 pub use reader::LtxReader;
 pub use retry::RetryPolicy;

@@ -1,6 +1,6 @@
 //! An LTX replica in an object store (S3 and compatibles, GCS, Azure Blob), async, over
-//! object_store, in Litestream's layout: `<path>/ltx/<level>/<min>-<max>.ltx`
-//! ([`crate::layout`]).
+//! object_store, with the object keys Litestream uses on that backend
+//! ([`crate::store::keys`]).
 //!
 //! Invariants:
 //! - [`ObjectReplica::put`] is one whole-object PUT: a reader sees the complete object or
@@ -34,6 +34,7 @@ use crate::layout::{Level, ReplicaLayout};
 use crate::store::LtxObject;
 use crate::store::connect::Connected;
 use crate::store::error::{StoreError, hint};
+use crate::store::keys::ObjectLayout;
 use crate::store::retry::{GaveUp, RetryPolicy, retry};
 
 /// An LTX replica in an object store (see the module docs).
@@ -43,6 +44,7 @@ pub struct ObjectReplica {
     bucket_url: String,
     prefix: String,
     timestamp_key: &'static str,
+    layout: ObjectLayout,
     policy: RetryPolicy,
 }
 
@@ -56,13 +58,19 @@ impl ObjectReplica {
             bucket_url: connected.bucket_url,
             prefix: connected.prefix,
             timestamp_key: connected.timestamp_key,
+            layout: connected.layout,
             policy,
         }
     }
 
-    /// The object key of one file: `<path>/ltx/<level>/<min>-<max>.ltx`.
+    /// The object key of one file (`<path>/0009/<min>-<max>.ltx` on S3).
     pub fn key(&self, level: Level, name: LtxFileName) -> String {
-        self.under_prefix(&ReplicaLayout::file_path(level, name))
+        self.under_prefix(&self.layout.file_path(level, name))
+    }
+
+    /// How this backend names level directories.
+    pub fn layout(&self) -> ObjectLayout {
+        self.layout
     }
 
     /// The object's full name for messages: `s3://bucket/<key>`.
@@ -102,7 +110,7 @@ impl ObjectReplica {
 
     /// The LTX files of one level, in TXID order. An empty or missing level is empty.
     pub async fn list(&self, level: Level) -> Result<Vec<LtxObject>, StoreError> {
-        let dir = self.under_prefix(&ReplicaLayout::level_dir(level));
+        let dir = self.under_prefix(&self.layout.level_dir(level));
         let prefix = Path::from(dir.as_str());
         let listed = retry(&self.policy, || {
             self.store.list_with_delimiter(Some(&prefix))
