@@ -103,6 +103,12 @@ impl StoreError {
 
 /// What to check when a request fails, from the kind of error.
 pub(crate) fn hint(error: &object_store::Error) -> &'static str {
+    const CREDENTIALS: &str = "check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or LITESTREAM_ACCESS_KEY_ID/LITESTREAM_SECRET_ACCESS_KEY) and the bucket's permissions";
+    match crate::store::retry::http_status(error) {
+        Some(401 | 403) => return CREDENTIALS,
+        Some(404) => return "check that the bucket exists and its name is right",
+        _ => {}
+    }
     match error {
         object_store::Error::PermissionDenied { .. }
         | object_store::Error::Unauthenticated { .. } => {

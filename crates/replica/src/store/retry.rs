@@ -75,12 +75,36 @@ pub(crate) enum GaveUp {
     TimedOut { attempts: u32 },
 }
 
-/// True for errors that may go away on a later attempt (see the module docs).
+/// True for errors that may go away on a later attempt (see the module docs): transport
+/// errors and timeouts, and HTTP 5xx, 408 and 429; not other 4xx answers (bad
+/// credentials, no such bucket), which would fail the same way every time.
 pub(crate) fn is_transient(error: &object_store::Error) -> bool {
-    matches!(
-        error,
-        object_store::Error::Generic { .. } | object_store::Error::JoinError { .. }
-    )
+    match error {
+        object_store::Error::Generic { .. } => match http_status(error) {
+            None => true,
+            Some(status) => status >= 500 || status == 408 || status == 429,
+        },
+        object_store::Error::JoinError { .. } => true,
+        _ => false,
+    }
+}
+
+/// The HTTP status the server answered with, if the error came from an answer.
+///
+/// object_store keeps the status inside errors whose type it does not export (listings
+/// report every failed answer as `Error::Generic`), so this reads the status from the
+/// error chain's text, where object_store writes it as `status code: NNN`.
+pub(crate) fn http_status(error: &object_store::Error) -> Option<u16> {
+    let mut current: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if let Some((_, after)) = text.split_once("status code: ") {
+            let digits = after.get(..3)?;
+            return digits.parse().ok();
+        }
+        current = e.source();
+    }
+    None
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or the policy is exhausted.
