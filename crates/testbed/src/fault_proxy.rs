@@ -35,6 +35,12 @@ pub enum Fault {
     /// Relay the request to the server, then relay only the response head and half of its
     /// body, and close the connection.
     CutResponse,
+    /// Relay the request to the server, then close the connection without relaying any
+    /// answer (the request took effect; the client cannot know).
+    DropResponse,
+    /// Relay the request head and half of its body to the server, then close both
+    /// connections (an upload cut mid-body).
+    CutRequest,
 }
 
 /// A running fault proxy (see the module docs).
@@ -140,6 +146,20 @@ fn serve(mut client: TcpStream, shared: &Shared, stop: &AtomicBool) -> io::Resul
             let head_len = head_end(&response).unwrap_or(response.len());
             let body_len = response.len() - head_len;
             client.write_all(&response[..head_len + body_len / 2])?;
+            client.shutdown(Shutdown::Both)
+        }
+        Some(Fault::DropResponse) => {
+            let mut upstream = TcpStream::connect(shared.upstream)?;
+            upstream.write_all(&request)?;
+            read_message(&mut upstream)?;
+            client.shutdown(Shutdown::Both)
+        }
+        Some(Fault::CutRequest) => {
+            let mut upstream = TcpStream::connect(shared.upstream)?;
+            let head_len = head_end(&request).unwrap_or(request.len());
+            let body_len = request.len() - head_len;
+            upstream.write_all(&request[..head_len + body_len / 2])?;
+            upstream.shutdown(Shutdown::Both)?;
             client.shutdown(Shutdown::Both)
         }
         None => relay(client, &request, shared.upstream),
