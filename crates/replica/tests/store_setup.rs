@@ -175,3 +175,40 @@ fn gs_and_abs_clients_build_from_urls() {
     assert!(message.contains("abs://container/db"), "{message}");
     assert!(message.contains("AZURE_STORAGE_ACCOUNT_NAME"), "{message}");
 }
+
+#[test]
+fn one_client_serves_many_threads_and_drops_anywhere() {
+    fn shareable<T: Send + Sync>() {}
+    fn sendable<T: Send>() {}
+    shareable::<ReplicaClient>();
+    sendable::<walcast_replica::LtxReader>();
+
+    let server = S3Server::start().unwrap();
+    let client = std::sync::Arc::new(open(
+        &server.url("app"),
+        Env::from_pairs(server.credentials()),
+    ));
+    let threads: Vec<_> = (1..=4u64)
+        .map(|txid| {
+            let client = std::sync::Arc::clone(&client);
+            std::thread::spawn(move || {
+                let name = walcast_ltx::LtxFileName {
+                    min: walcast_ltx::TxId::new(txid).unwrap(),
+                    max: walcast_ltx::TxId::new(txid).unwrap(),
+                };
+                client.put(Level::L0, name, &[txid as u8; 100][..]).unwrap()
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(client.list(Level::L0).unwrap().len(), 4);
+
+    // The sync loop may live inside a daemon's runtime: dropping the client there is fine.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let client = std::sync::Arc::try_unwrap(client).unwrap();
+    runtime.block_on(async move { drop(client) });
+}

@@ -50,7 +50,7 @@ pub use connect::DEFAULT_REGION;
 pub use env::Env;
 pub use error::StoreError;
 pub use keys::ObjectLayout;
-pub use object::{ObjectReplica, ObjectStream, rfc3339_nano};
+pub use object::{ObjectBody, ObjectReplica, ObjectStream, rfc3339_nano};
 pub use reader::LtxReader;
 pub use retry::RetryPolicy;
 
@@ -203,7 +203,8 @@ impl ReplicaClient {
         }
     }
 
-    /// Opens one file for reading; the body streams as it is read.
+    /// Opens one file for reading; the body streams as it is read, and a body cut mid-way
+    /// is resumed where it stopped (see [`LtxReader`]).
     pub fn get(&self, level: Level, name: LtxFileName) -> Result<LtxReader, StoreError> {
         match &self.backend {
             Backend::Dir(dir) => Ok(LtxReader::file(dir.open(level, name).map_err(
@@ -215,11 +216,13 @@ impl ReplicaClient {
                 },
             )?)),
             Backend::Object { replica, runtime } => {
-                let stream = runtime.block_on(replica.get(level, name))?;
+                let body = runtime.block_on(replica.get_from(level, name, 0, None))?;
                 Ok(LtxReader::remote(
-                    stream,
+                    body,
+                    replica.clone(),
+                    level,
+                    name,
                     Arc::clone(runtime),
-                    replica.location(level, name),
                 ))
             }
         }

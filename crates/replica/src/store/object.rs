@@ -24,8 +24,8 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    Attribute, AttributeValue, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode,
-    PutOptions, PutPayload,
+    Attribute, AttributeValue, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt,
+    PutMode, PutOptions, PutPayload,
 };
 use walcast_ltx::{HEADER_SIZE, Header, LtxFileName, rfc3339_millis};
 
@@ -50,6 +50,25 @@ pub struct ObjectReplica {
 
 /// A streamed object body.
 pub type ObjectStream = BoxStream<'static, object_store::Result<Bytes>>;
+
+/// An object body being streamed, and what is needed to resume it after a cut.
+pub struct ObjectBody {
+    /// The bytes from the requested offset on.
+    pub stream: ObjectStream,
+    /// The whole object's size.
+    pub size: u64,
+    /// The object's version tag, if the store gives one.
+    pub e_tag: Option<String>,
+}
+
+impl std::fmt::Debug for ObjectBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectBody")
+            .field("size", &self.size)
+            .field("e_tag", &self.e_tag)
+            .finish_non_exhaustive()
+    }
+}
 
 impl ObjectReplica {
     pub(crate) fn new(connected: Connected, policy: RetryPolicy) -> Self {
@@ -194,11 +213,38 @@ impl ObjectReplica {
 
     /// Opens one object for streaming. A missing object is [`StoreError::Missing`].
     pub async fn get(&self, level: Level, name: LtxFileName) -> Result<ObjectStream, StoreError> {
+        Ok(self.get_from(level, name, 0, None).await?.stream)
+    }
+
+    /// Opens one object for streaming from byte `offset`; with `e_tag`, only if the object
+    /// is still that version (an object is never replaced, but may be deleted and written
+    /// again by another process).
+    pub async fn get_from(
+        &self,
+        level: Level,
+        name: LtxFileName,
+        offset: u64,
+        e_tag: Option<String>,
+    ) -> Result<ObjectBody, StoreError> {
         let path = Path::from(self.key(level, name));
-        let result = retry(&self.policy, || self.store.get(&path))
+        let options = GetOptions {
+            range: (offset > 0).then_some(GetRange::Offset(offset)),
+            if_match: e_tag,
+            ..GetOptions::default()
+        };
+        let result = retry(&self.policy, || self.store.get_opts(&path, options.clone()))
             .await
             .map_err(|e| self.failed(self.location(level, name), "get", e))?;
-        Ok(result.into_stream())
+        Ok(ObjectBody {
+            size: result.meta.size,
+            e_tag: result.meta.e_tag.clone(),
+            stream: result.into_stream(),
+        })
+    }
+
+    /// The retry policy of this replica's requests.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
     }
 
     /// One whole object, read into memory (each attempt reads it entirely, so a body cut

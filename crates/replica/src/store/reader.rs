@@ -2,6 +2,12 @@
 //! owns, and [`LtxReader`], a `std::io::Read` over a replica file (a local file, or an
 //! object body streamed chunk by chunk).
 //!
+//! A body cut mid-way (connection reset, timeout) is resumed where it stopped with a range
+//! request for the same object version (its ETag), up to the policy's attempts with its
+//! backoff ([`crate::store::retry`]); only then is it an error naming the object. The
+//! reader never returns bytes past a cut as if they followed it, and never returns a short
+//! body as a complete one.
+//!
 //! This module must never be used from inside an async runtime (blocking there would stall
 //! it) and never buffers more than one body chunk.
 
@@ -13,8 +19,11 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 
+use walcast_ltx::LtxFileName;
+
+use crate::layout::Level;
 use crate::store::error::StoreError;
-use crate::store::object::ObjectStream;
+use crate::store::object::{ObjectBody, ObjectReplica};
 
 /// A runtime with one worker thread that drives the client's requests; shut down in the
 /// background when dropped, so dropping it inside another runtime cannot panic.
@@ -60,19 +69,70 @@ pub struct LtxReader {
 
 enum Inner {
     File(File),
-    Remote {
-        stream: ObjectStream,
-        chunk: Bytes,
-        runtime: Arc<ClientRuntime>,
-        location: String,
-    },
+    Remote(Box<RemoteBody>),
+}
+
+/// An object body being streamed, and where to resume it.
+struct RemoteBody {
+    body: ObjectBody,
+    chunk: Bytes,
+    /// Bytes of the object returned so far.
+    offset: u64,
+    /// Cuts resumed so far.
+    resumed: u32,
+    replica: ObjectReplica,
+    level: Level,
+    name: LtxFileName,
+    runtime: Arc<ClientRuntime>,
+}
+
+impl RemoteBody {
+    fn location(&self) -> String {
+        self.replica.location(self.level, self.name)
+    }
+
+    /// The next chunk, resuming after a cut; `None` at the end of the object.
+    fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        loop {
+            if self.offset >= self.body.size {
+                return Ok(None);
+            }
+            let error = match self.runtime.block_on(self.body.stream.next()) {
+                Some(Ok(chunk)) => return Ok(Some(chunk)),
+                Some(Err(e)) => e.to_string(),
+                None => "the body ended early".to_owned(),
+            };
+            let policy = *self.replica.policy();
+            self.resumed += 1;
+            if self.resumed >= policy.max_attempts {
+                return Err(io::Error::other(format!(
+                    "{}: reading the object failed at byte {} of {} after {} attempt(s): {error}; check the connection to the store and read it again",
+                    self.location(),
+                    self.offset,
+                    self.body.size,
+                    self.resumed
+                )));
+            }
+            let (replica, level, name, offset) =
+                (&self.replica, self.level, self.name, self.offset);
+            let e_tag = self.body.e_tag.clone();
+            let resumed = self.runtime.block_on(async {
+                tokio::time::sleep(policy.backoff(self.resumed)).await;
+                replica.get_from(level, name, offset, e_tag).await
+            });
+            self.body = resumed.map_err(io::Error::other)?;
+        }
+    }
 }
 
 impl std::fmt::Debug for LtxReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.inner {
             Inner::File(file) => f.debug_tuple("LtxReader").field(file).finish(),
-            Inner::Remote { location, .. } => f.debug_tuple("LtxReader").field(location).finish(),
+            Inner::Remote(remote) => f
+                .debug_tuple("LtxReader")
+                .field(&remote.location())
+                .finish(),
         }
     }
 }
@@ -85,17 +145,23 @@ impl LtxReader {
     }
 
     pub(crate) fn remote(
-        stream: ObjectStream,
+        body: ObjectBody,
+        replica: ObjectReplica,
+        level: Level,
+        name: LtxFileName,
         runtime: Arc<ClientRuntime>,
-        location: String,
     ) -> Self {
         Self {
-            inner: Inner::Remote {
-                stream,
+            inner: Inner::Remote(Box::new(RemoteBody {
+                body,
                 chunk: Bytes::new(),
+                offset: 0,
+                resumed: 0,
+                replica,
+                level,
+                name,
                 runtime,
-                location,
-            },
+            })),
         }
     }
 }
@@ -104,25 +170,16 @@ impl Read for LtxReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.inner {
             Inner::File(file) => file.read(buf),
-            Inner::Remote {
-                stream,
-                chunk,
-                runtime,
-                location,
-            } => {
-                while chunk.is_empty() {
-                    match runtime.block_on(stream.next()) {
+            Inner::Remote(remote) => {
+                while remote.chunk.is_empty() {
+                    match remote.next_chunk()? {
                         None => return Ok(0),
-                        Some(Ok(next)) => *chunk = next,
-                        Some(Err(e)) => {
-                            return Err(io::Error::other(format!(
-                                "{location}: reading the object failed: {e}; read it again"
-                            )));
-                        }
+                        Some(chunk) => remote.chunk = chunk,
                     }
                 }
-                let n = buf.len().min(chunk.len());
-                chunk.copy_to_slice(&mut buf[..n]);
+                let n = buf.len().min(remote.chunk.len());
+                remote.chunk.copy_to_slice(&mut buf[..n]);
+                remote.offset += n as u64;
                 Ok(n)
             }
         }
