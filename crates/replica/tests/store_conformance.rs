@@ -7,6 +7,7 @@
 //! - put, list (TXID order), get (streamed) and delete round-trip the exact bytes;
 //! - a put never replaces an existing file: the same bytes again is `AlreadyPresent` (a
 //!   retried upload), other bytes are a `Conflict` and the original stays;
+//! - a staged file uploads from its path (mapped, not read into memory), same rules;
 //! - listings ignore strays (other names, temporary files, nested folders, other levels);
 //! - a missing file is `Missing` and the message names the file;
 //! - deleting a missing file succeeds.
@@ -173,6 +174,21 @@ fn never_overwrites(b: Backend) {
     assert_eq!(b.read(Level::L0, n), original, "the original stays");
 }
 
+fn put_file_uploads_a_staged_file(b: Backend) {
+    let n = name(4, 9);
+    let staged = b._dir.path().join("staged.ltx");
+    std::fs::write(&staged, ltx(n, 4)).unwrap();
+    let put = |b: &Backend| b.client.put_file(Level::L0, n, &staged).unwrap();
+    assert_eq!(put(&b), PutOutcome::Written);
+    assert_eq!(put(&b), PutOutcome::AlreadyPresent);
+    assert_eq!(b.read(Level::L0, n), ltx(n, 4));
+    let err = b
+        .client
+        .put_file(Level::L0, n, &b._dir.path().join("absent.ltx"))
+        .unwrap_err();
+    assert!(err.to_string().contains("absent.ltx"), "{err}");
+}
+
 fn listing_ignores_strays(b: Backend) {
     let c = &b.client;
     let n = name(3, 4);
@@ -220,6 +236,7 @@ macro_rules! conformance {
 conformance!(
     put_list_get_delete,
     never_overwrites,
+    put_file_uploads_a_staged_file,
     listing_ignores_strays,
     missing_file_names_the_key,
 );

@@ -8,7 +8,7 @@
 //! # fn main() -> Result<(), walcast_replica::StoreError> {
 //! let client = ReplicaClient::from_url("s3://backups/app?endpoint=http://127.0.0.1:9000&forcePathStyle=true")?;
 //! let name: LtxFileName = "0000000000000001-0000000000000001.ltx".parse().unwrap();
-//! client.put(Level::L0, name, std::fs::File::open("staged.ltx").unwrap())?; // never overwrites
+//! client.put_file(Level::L0, name, "staged.ltx".as_ref())?; // never overwrites
 //! for file in client.list(Level::L0)? {
 //!     let mut body = client.get(file.level, file.name)?; // std::io::Read
 //!     std::io::copy(&mut body, &mut std::io::sink()).unwrap();
@@ -25,8 +25,10 @@
 //! Rules:
 //! - The blocking methods must not be called from inside an async runtime (they block the
 //!   calling thread until the request ends); dropping a client anywhere is fine.
-//! - A put reads its whole source into memory before the single PUT (objects are LTX
-//!   files: L0 files are small; large snapshots will need multipart uploads, not done yet).
+//! - [`ReplicaClient::put`] reads its whole source into memory before the single PUT;
+//!   [`ReplicaClient::put_file`] uploads a staged file from a read-only map instead, so
+//!   memory stays bounded for large snapshots. Both are one PUT (S3 allows up to 5 GiB per
+//!   PUT; multipart uploads for larger objects are not done yet).
 
 mod connect;
 mod env;
@@ -37,9 +39,11 @@ mod reader;
 pub mod retry;
 
 use std::io::Read;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use walcast_format::mapped::OfflineMap;
 use walcast_ltx::LtxFileName;
 
 use crate::dir::{DirReplica, PutOutcome};
@@ -203,6 +207,32 @@ impl ReplicaClient {
         }
     }
 
+    /// Stores the local file `path` (a staged LTX file that nothing modifies or truncates
+    /// while it is uploaded) as `level/name`, like [`ReplicaClient::put`], without reading
+    /// it into memory: the upload is served from a read-only map of the file, so memory
+    /// stays bounded whatever the file's size.
+    pub fn put_file(
+        &self,
+        level: Level,
+        name: LtxFileName,
+        path: &Path,
+    ) -> Result<PutOutcome, StoreError> {
+        let location = self.location(level, name);
+        let source = |source| StoreError::Source {
+            location: format!("{location} (from {})", path.display()),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(source)?;
+        match &self.backend {
+            Backend::Dir(dir) => Ok(dir.put(level, name, file)?),
+            Backend::Object { replica, runtime } => {
+                let map = OfflineMap::new(&file).map_err(source)?;
+                let bytes = Bytes::from_owner(MappedFile(map));
+                runtime.block_on(replica.put(level, name, bytes))
+            }
+        }
+    }
+
     /// Opens one file for reading; the body streams as it is read, and a body cut mid-way
     /// is resumed where it stopped (see [`LtxReader`]).
     pub fn get(&self, level: Level, name: LtxFileName) -> Result<LtxReader, StoreError> {
@@ -234,5 +264,14 @@ impl ReplicaClient {
             Backend::Dir(dir) => Ok(dir.delete(level, name)?),
             Backend::Object { replica, runtime } => runtime.block_on(replica.delete(level, name)),
         }
+    }
+}
+
+/// A mapped staged file as the owner of upload bytes.
+struct MappedFile(OfflineMap);
+
+impl AsRef<[u8]> for MappedFile {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
