@@ -212,3 +212,18 @@ fn one_client_serves_many_threads_and_drops_anywhere() {
     let client = std::sync::Arc::try_unwrap(client).unwrap();
     runtime.block_on(async move { drop(client) });
 }
+
+#[test]
+fn an_s3_prefix_is_used_verbatim_in_keys() {
+    // Litestream uses the path as written; walcast must not percent-encode it into the key.
+    let server = S3Server::start().unwrap();
+    let url = server.url("team%20a/db+1");
+    let client = open(&url, Env::from_pairs(server.credentials()));
+    let name = "0000000000000001-0000000000000001.ltx".parse().unwrap();
+    client.put(Level::L0, name, &b"x"[..]).unwrap();
+    let expected = server
+        .bucket_dir(BUCKET)
+        .join("team a/db+1/0000/0000000000000001-0000000000000001.ltx");
+    assert!(expected.is_file(), "{}", expected.display());
+    assert_eq!(client.list(Level::L0).unwrap().len(), 1);
+}
