@@ -9,6 +9,7 @@
 //!   retried upload), other bytes are a `Conflict` and the original stays;
 //! - a staged file uploads from its path (mapped, not read into memory), same rules;
 //! - listings ignore strays (other names, temporary files, nested folders, other levels);
+//! - `list_after(txid)` lists exactly the files whose min TXID is above it;
 //! - a missing file is `Missing` and the message names the file;
 //! - deleting a missing file succeeds.
 
@@ -209,6 +210,31 @@ fn listing_ignores_strays(b: Backend) {
     assert_eq!(names, [n]);
 }
 
+fn list_after_starts_past_a_txid(b: Backend) {
+    let c = &b.client;
+    let files = [name(1, 1), name(2, 5), name(6, 6), name(7, 9)];
+    for n in files {
+        c.put(Level::L0, n, &ltx(n, 1)[..]).unwrap();
+    }
+    let (l0, _) = b.level_dirs(Level::L0);
+    b.stray(&format!(
+        "{l0}/nested/000000000000000a-000000000000000a.ltx"
+    ));
+    b.stray(&format!("{l0}/zz-not-ltx"));
+    let after = |txid| -> Vec<LtxFileName> {
+        c.list_after(Level::L0, TxId::new(txid).unwrap())
+            .unwrap()
+            .iter()
+            .map(|f| f.name)
+            .collect()
+    };
+    assert_eq!(after(1), files[1..]);
+    assert_eq!(after(2), files[2..]);
+    assert_eq!(after(5), files[2..]);
+    assert_eq!(after(7), []);
+    assert_eq!(after(0x10), []);
+}
+
 fn missing_file_names_the_key(b: Backend) {
     let c = &b.client;
     let n = name(0x2a, 0x2a);
@@ -238,6 +264,7 @@ conformance!(
     never_overwrites,
     put_file_uploads_a_staged_file,
     listing_ignores_strays,
+    list_after_starts_past_a_txid,
     missing_file_names_the_key,
 );
 

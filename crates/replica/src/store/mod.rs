@@ -44,7 +44,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use walcast_format::mapped::OfflineMap;
-use walcast_ltx::LtxFileName;
+use walcast_ltx::{LtxFileName, TxId};
 
 use crate::dir::{DirReplica, PutOutcome};
 use crate::layout::Level;
@@ -180,6 +180,22 @@ impl ReplicaClient {
                 Ok(files)
             }
             Backend::Object { replica, runtime } => runtime.block_on(replica.list(level)),
+        }
+    }
+
+    /// The LTX files of one level whose min TXID is above `after`, in TXID order. On object
+    /// stores the listing starts there, so steady-state polling costs LIST requests in
+    /// proportion to what is new, not to what the level holds.
+    pub fn list_after(&self, level: Level, after: TxId) -> Result<Vec<LtxObject>, StoreError> {
+        match &self.backend {
+            Backend::Dir(_) => {
+                let mut files = self.list(level)?;
+                files.retain(|f| f.name.min > after);
+                Ok(files)
+            }
+            Backend::Object { replica, runtime } => {
+                runtime.block_on(replica.list_after(level, after))
+            }
         }
     }
 

@@ -21,13 +21,14 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::TryStreamExt;
 use futures_util::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
     Attribute, AttributeValue, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt,
     PutMode, PutOptions, PutPayload,
 };
-use walcast_ltx::{HEADER_SIZE, Header, LtxFileName, rfc3339_millis};
+use walcast_ltx::{HEADER_SIZE, Header, LtxFileName, TxId, rfc3339_millis};
 
 use crate::dir::PutOutcome;
 use crate::layout::{Level, ReplicaLayout};
@@ -150,6 +151,47 @@ impl ObjectReplica {
                     size: meta.size,
                 })
             })
+            .collect();
+        files.sort_by_key(|f| f.name);
+        Ok(files)
+    }
+
+    /// The LTX files of one level whose min TXID is above `after`, in TXID order. The store
+    /// starts the listing there (S3 `start-after`), so the number of LIST requests depends
+    /// on the files after `after`, not on every file the level holds.
+    pub async fn list_after(
+        &self,
+        level: Level,
+        after: TxId,
+    ) -> Result<Vec<LtxObject>, StoreError> {
+        let dir = self.under_prefix(&self.layout.level_dir(level));
+        let prefix = Path::from(dir.as_str());
+        // Names are fixed-width hex, so key order is TXID order, and every name with
+        // min == after sorts at or below `<after>-ffffffffffffffff.ltx`.
+        let offset = Path::from(format!("{dir}/{after}-ffffffffffffffff.ltx"));
+        let listed = retry(&self.policy, || {
+            self.store
+                .list_with_offset(Some(&prefix), &offset)
+                .try_collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| self.failed(format!("{}/{dir}/", self.bucket_url), "list", e))?;
+        let depth = prefix.parts_count() + 1;
+        let mut files: Vec<LtxObject> = listed
+            .iter()
+            .filter(|meta| meta.location.parts_count() == depth)
+            .filter_map(|meta| {
+                let name = meta
+                    .location
+                    .filename()
+                    .and_then(ReplicaLayout::parse_entry)?;
+                Some(LtxObject {
+                    level,
+                    name,
+                    size: meta.size,
+                })
+            })
+            .filter(|f| f.name.min > after)
             .collect();
         files.sort_by_key(|f| f.name);
         Ok(files)
