@@ -283,12 +283,6 @@ fn s3_objects_carry_litestreams_timestamp_and_layout() {
             .join("0009/0000000000000001-0000000000000001.ltx")
             .is_file()
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let stamp = runtime
-        .block_on(replica.timestamp(Level::SNAPSHOT, n))
-        .unwrap();
+    let stamp = b.client.timestamp(Level::SNAPSHOT, n).unwrap();
     assert_eq!(stamp.as_deref(), Some("2025-11-30T08:00:00.123Z"));
 }

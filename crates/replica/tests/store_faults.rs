@@ -6,8 +6,9 @@
 //! - a PUT that took effect but whose answer was lost is retried, meets its own object,
 //!   and is reported `AlreadyPresent` (not a conflict, not a second object);
 //! - an upload cut mid-body leaves no object behind, and the retry stores the whole one;
-//! - a download cut mid-body is resumed where it stopped (same bytes in the end); when it
-//!   keeps being cut, the reader fails naming the object rather than returning short data;
+//! - a download cut or stalled mid-body is resumed where it stopped (same bytes in the
+//!   end); when the store cannot be reached to resume, the reader fails naming the object
+//!   rather than returning short data;
 //!   `get_bytes` retries too;
 //! - when every attempt fails, the error says so and nothing is visible in the listing.
 
@@ -131,19 +132,28 @@ fn a_download_cut_mid_body_is_resumed_and_never_short() {
             .map(|_| bytes)
     };
 
-    let cut_twice = FaultProxy::start(rig.server.addr(), [Fault::CutResponse; 2]).unwrap();
-    let resumed = read(&open(&rig.server, &cut_twice.endpoint())).unwrap();
-    assert_eq!(cut_twice.faulted(), 2);
+    // Cut, cut again, then stalled past the 1.5 s request timeout: resumed each time.
+    let faults = [Fault::CutResponse, Fault::CutResponse, Fault::StallResponse];
+    let flaky = FaultProxy::start(rig.server.addr(), faults).unwrap();
+    let resumed = read(&open(&rig.server, &flaky.endpoint())).unwrap();
+    assert_eq!(flaky.faulted(), 3);
     assert!(resumed == body(), "the resumed body differs");
 
-    let cut_always = FaultProxy::start(rig.server.addr(), [Fault::CutResponse; 4]).unwrap();
-    let err = read(&open(&rig.server, &cut_always.endpoint())).unwrap_err();
+    // Cut, then the store fails every attempt to resume: an error naming the object.
+    let faults = [Fault::CutResponse]
+        .into_iter()
+        .chain([Fault::Status(503); 4]);
+    let down = FaultProxy::start(rig.server.addr(), faults).unwrap();
+    let err = read(&open(&rig.server, &down.endpoint())).unwrap_err();
     let message = err.to_string();
     assert!(
         message.contains("s3://walcast/app/0000/0000000000000001-0000000000000003.ltx"),
         "{message}"
     );
-    assert!(message.contains("after 4 attempt(s)"), "{message}");
+    assert!(
+        message.contains("get failed after 4 attempt(s)"),
+        "{message}"
+    );
 
     // The async whole-object read retries too.
     let cut_once = FaultProxy::start(rig.server.addr(), [Fault::CutResponse]).unwrap();

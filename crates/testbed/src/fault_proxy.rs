@@ -35,6 +35,9 @@ pub enum Fault {
     /// Relay the request to the server, then relay only the response head and half of its
     /// body, and close the connection.
     CutResponse,
+    /// Relay the request to the server, then relay the response head and half of its body,
+    /// and send nothing more (until the proxy is dropped): a download that stalls.
+    StallResponse,
     /// Relay the request to the server, then close the connection without relaying any
     /// answer (the request took effect; the client cannot know).
     DropResponse,
@@ -139,13 +142,18 @@ fn serve(mut client: TcpStream, shared: &Shared, stop: &AtomicBool) -> io::Resul
             }
             Ok(())
         }
-        Some(Fault::CutResponse) => {
+        Some(fault @ (Fault::CutResponse | Fault::StallResponse)) => {
             let mut upstream = TcpStream::connect(shared.upstream)?;
             upstream.write_all(&request)?;
             let response = read_message(&mut upstream)?;
             let head_len = head_end(&response).unwrap_or(response.len());
             let body_len = response.len() - head_len;
             client.write_all(&response[..head_len + body_len / 2])?;
+            if fault == Fault::StallResponse {
+                while !stop.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(50));
+                }
+            }
             client.shutdown(Shutdown::Both)
         }
         Some(Fault::DropResponse) => {

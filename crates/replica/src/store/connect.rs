@@ -139,8 +139,10 @@ pub(crate) fn azure(
 }
 
 fn client_options(env: &Env, policy: &RetryPolicy) -> ClientOptions {
+    // Attempts are timed by crate::store::retry (PUTs by their size, downloads by their
+    // progress), so the HTTP client's whole-request timeout is off.
     let mut options = ClientOptions::new()
-        .with_timeout(policy.request_timeout)
+        .with_timeout_disabled()
         .with_connect_timeout(policy.connect_timeout);
     for certificate in ca_bundle(env) {
         options = options.with_root_certificate(certificate);

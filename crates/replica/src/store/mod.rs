@@ -145,7 +145,13 @@ impl ReplicaClient {
         &self.target
     }
 
-    /// The async client of an object-store replica (`None` for a directory).
+    /// The async client of an object-store replica (`None` for a directory), for callers
+    /// with their own runtime.
+    ///
+    /// Its HTTP connections are pooled, and a pooled connection belongs to the runtime that
+    /// opened it: drive one client either through this async API from one runtime, or
+    /// through the blocking methods, not both (a connection opened by the other side could
+    /// stall a request until its timeout).
     pub fn object_replica(&self) -> Option<&ObjectReplica> {
         match &self.backend {
             Backend::Object { replica, .. } => Some(replica),
@@ -270,6 +276,17 @@ impl ReplicaClient {
                     name,
                     Arc::clone(runtime),
                 ))
+            }
+        }
+    }
+
+    /// The `litestream-timestamp` metadata of one object (`None` if it has none, and for a
+    /// directory replica, where Litestream uses the file time instead).
+    pub fn timestamp(&self, level: Level, name: LtxFileName) -> Result<Option<String>, StoreError> {
+        match &self.backend {
+            Backend::Dir(_) => Ok(None),
+            Backend::Object { replica, runtime } => {
+                runtime.block_on(replica.timestamp(level, name))
             }
         }
     }

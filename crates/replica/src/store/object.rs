@@ -36,7 +36,7 @@ use crate::store::LtxObject;
 use crate::store::connect::Connected;
 use crate::store::error::{StoreError, hint};
 use crate::store::keys::ObjectLayout;
-use crate::store::retry::{GaveUp, RetryPolicy, retry};
+use crate::store::retry::{GaveUp, RetryPolicy, retry, retry_within};
 
 /// An LTX replica in an object store (see the module docs).
 #[derive(Clone, Debug)]
@@ -119,11 +119,11 @@ impl ObjectReplica {
                 hint: hint(&error),
                 source: Box::new(error),
             },
-            GaveUp::TimedOut { attempts } => StoreError::TimedOut {
+            GaveUp::TimedOut { attempts, timeout } => StoreError::TimedOut {
                 location,
                 operation,
                 attempts,
-                timeout_secs: self.policy.request_timeout.as_secs(),
+                timeout_secs: timeout.as_secs(),
             },
         }
     }
@@ -211,7 +211,8 @@ impl ObjectReplica {
             attributes: self.attributes(&bytes),
             ..PutOptions::default()
         };
-        let put = retry(&self.policy, || {
+        let timeout = self.policy.put_timeout(bytes.len() as u64);
+        let put = retry_within(&self.policy, timeout, || {
             self.store.put_opts(
                 &path,
                 PutPayload::from_bytes(bytes.clone()),
@@ -226,7 +227,7 @@ impl ObjectReplica {
                     object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
                 ..
             }) => {
-                if self.get_bytes(level, name).await? == bytes {
+                if self.get_bytes_within(level, name, timeout).await? == bytes {
                     Ok(PutOutcome::AlreadyPresent)
                 } else {
                     Err(StoreError::Conflict {
@@ -289,11 +290,22 @@ impl ObjectReplica {
         &self.policy
     }
 
-    /// One whole object, read into memory (each attempt reads it entirely, so a body cut
-    /// mid-way is retried).
+    /// One whole object, read into memory (each attempt reads it entirely within the request
+    /// timeout, so a body cut mid-way is retried; stream large objects with
+    /// [`ObjectReplica::get_from`] instead).
     pub async fn get_bytes(&self, level: Level, name: LtxFileName) -> Result<Bytes, StoreError> {
+        self.get_bytes_within(level, name, self.policy.request_timeout)
+            .await
+    }
+
+    async fn get_bytes_within(
+        &self,
+        level: Level,
+        name: LtxFileName,
+        timeout: std::time::Duration,
+    ) -> Result<Bytes, StoreError> {
         let path = Path::from(self.key(level, name));
-        retry(&self.policy, || async {
+        retry_within(&self.policy, timeout, || async {
             self.store.get(&path).await?.bytes().await
         })
         .await

@@ -78,8 +78,10 @@ struct RemoteBody {
     chunk: Bytes,
     /// Bytes of the object returned so far.
     offset: u64,
-    /// Cuts resumed so far.
+    /// Cuts in a row without a byte received in between.
     resumed: u32,
+    /// `offset` at the last cut.
+    offset_at_cut: u64,
     replica: ObjectReplica,
     level: Level,
     name: LtxFileName,
@@ -97,12 +99,24 @@ impl RemoteBody {
             if self.offset >= self.body.size {
                 return Ok(None);
             }
-            let error = match self.runtime.block_on(self.body.stream.next()) {
-                Some(Ok(chunk)) => return Ok(Some(chunk)),
-                Some(Err(e)) => e.to_string(),
-                None => "the body ended early".to_owned(),
-            };
             let policy = *self.replica.policy();
+            let stream = &mut self.body.stream;
+            // The timer is made inside the runtime (block_on), which it needs.
+            let next = self.runtime.block_on(async {
+                tokio::time::timeout(policy.request_timeout, stream.next()).await
+            });
+            let error = match next {
+                Ok(Some(Ok(chunk))) => return Ok(Some(chunk)),
+                Ok(Some(Err(e))) => e.to_string(),
+                Ok(None) => "the body ended early".to_owned(),
+                Err(_) => format!("no bytes for {}s", policy.request_timeout.as_secs_f32()),
+            };
+            // Only cuts with no progress in between count against the policy, so a long
+            // download over a flaky link keeps going while it makes progress.
+            if self.offset > self.offset_at_cut {
+                self.resumed = 0;
+            }
+            self.offset_at_cut = self.offset;
             self.resumed += 1;
             if self.resumed >= policy.max_attempts {
                 return Err(io::Error::other(format!(
@@ -157,6 +171,7 @@ impl LtxReader {
                 chunk: Bytes::new(),
                 offset: 0,
                 resumed: 0,
+                offset_at_cut: 0,
                 replica,
                 level,
                 name,

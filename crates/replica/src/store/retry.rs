@@ -1,10 +1,13 @@
 //! The retry and timeout policy of every request a replica client makes.
 //!
 //! Policy (defaults in [`RetryPolicy::default`]):
-//! - Every attempt of an operation (one HTTP request, including its body) must finish
-//!   within [`RetryPolicy::request_timeout`] (default 120 s; connecting within
-//!   [`RetryPolicy::connect_timeout`], default 5 s). A slower attempt is abandoned and
-//!   counts as a failed attempt.
+//! - Every attempt of an operation must finish within [`RetryPolicy::request_timeout`]
+//!   (default 60 s; connecting within [`RetryPolicy::connect_timeout`], default 5 s),
+//!   plus, for a PUT, one second per MiB of its body ([`RetryPolicy::put_timeout`]: a slow
+//!   link still gets a large snapshot up). A streamed download may take as long as it needs
+//!   but must not go [`RetryPolicy::request_timeout`] without receiving bytes; a stalled or
+//!   cut body is resumed where it stopped ([`crate::store::LtxReader`]). A slower attempt is
+//!   abandoned and counts as a failed attempt.
 //! - Failed attempts that may succeed later are retried: timeouts, connection errors,
 //!   HTTP 5xx, 429 and 408 (object_store reports all of these as `Error::Generic`).
 //!   Answers that will not change (not found, already exists, permission denied,
@@ -45,13 +48,23 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
         }
     }
 }
 
+/// The slowest upload a PUT timeout allows for, in bytes per second.
+const SLOWEST_UPLOAD: u64 = 1 << 20;
+
 impl RetryPolicy {
+    /// The timeout of one PUT attempt of `len` bytes: the request timeout plus one second
+    /// per MiB.
+    pub fn put_timeout(&self, len: u64) -> Duration {
+        self.request_timeout
+            .saturating_add(Duration::from_secs(len / SLOWEST_UPLOAD))
+    }
+
     /// The sleep after failed attempt number `attempt` (1-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32
@@ -72,7 +85,7 @@ pub(crate) enum GaveUp {
         error: object_store::Error,
     },
     /// Every attempt timed out.
-    TimedOut { attempts: u32 },
+    TimedOut { attempts: u32, timeout: Duration },
 }
 
 /// True for errors that may go away on a later attempt (see the module docs): transport
@@ -107,8 +120,22 @@ pub(crate) fn http_status(error: &object_store::Error) -> Option<u16> {
     None
 }
 
-/// Runs `attempt` until it succeeds, fails for good, or the policy is exhausted.
-pub(crate) async fn retry<T, F, Fut>(policy: &RetryPolicy, mut attempt: F) -> Result<T, GaveUp>
+/// Runs `attempt` until it succeeds, fails for good, or the policy is exhausted, each
+/// attempt within the policy's request timeout.
+pub(crate) async fn retry<T, F, Fut>(policy: &RetryPolicy, attempt: F) -> Result<T, GaveUp>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, object_store::Error>>,
+{
+    retry_within(policy, policy.request_timeout, attempt).await
+}
+
+/// [`retry`] with each attempt limited to `timeout`.
+pub(crate) async fn retry_within<T, F, Fut>(
+    policy: &RetryPolicy,
+    timeout: Duration,
+    mut attempt: F,
+) -> Result<T, GaveUp>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, object_store::Error>>,
@@ -116,19 +143,25 @@ where
     let max_attempts = policy.max_attempts.max(1);
     for n in 1..=max_attempts {
         let last = n == max_attempts;
-        match tokio::time::timeout(policy.request_timeout, attempt()).await {
+        match tokio::time::timeout(timeout, attempt()).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(error)) if last || !is_transient(&error) => {
                 return Err(GaveUp::Failed { attempts: n, error });
             }
             Ok(Err(_)) => {}
-            Err(_elapsed) if last => return Err(GaveUp::TimedOut { attempts: n }),
+            Err(_elapsed) if last => {
+                return Err(GaveUp::TimedOut {
+                    attempts: n,
+                    timeout,
+                });
+            }
             Err(_elapsed) => {}
         }
         tokio::time::sleep(policy.backoff(n)).await;
     }
     Err(GaveUp::TimedOut {
         attempts: max_attempts,
+        timeout,
     })
 }
 
@@ -142,5 +175,7 @@ mod tests {
         let sleeps: Vec<_> = (1..=8).map(|n| policy.backoff(n).as_millis()).collect();
         assert_eq!(sleeps, [200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
         assert_eq!(policy.backoff(100), policy.max_backoff);
+        assert_eq!(policy.put_timeout(0), Duration::from_secs(60));
+        assert_eq!(policy.put_timeout(300 << 20), Duration::from_secs(360));
     }
 }
