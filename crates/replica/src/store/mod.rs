@@ -37,6 +37,7 @@ pub mod keys;
 mod object;
 mod reader;
 pub mod retry;
+mod runtime;
 
 use std::io::Read;
 use std::path::Path;
@@ -100,7 +101,7 @@ enum Backend {
     Dir(DirReplica),
     Object {
         replica: ObjectReplica,
-        runtime: Arc<reader::ClientRuntime>,
+        runtime: Arc<runtime::ClientRuntime>,
     },
 }
 
@@ -135,7 +136,7 @@ impl ReplicaClient {
         };
         let backend = Backend::Object {
             replica: ObjectReplica::new(connected, settings.retry),
-            runtime: Arc::new(reader::ClientRuntime::start()?),
+            runtime: Arc::new(runtime::ClientRuntime::start()?),
         };
         Ok(Self { target, backend })
     }

@@ -1,6 +1,6 @@
-//! The blocking side of the replica client: the small tokio runtime a [`super::ReplicaClient`]
-//! owns, and [`LtxReader`], a `std::io::Read` over a replica file (a local file, or an
-//! object body streamed chunk by chunk).
+//! [`LtxReader`], the blocking `std::io::Read` over a replica file that
+//! [`super::ReplicaClient::get`] returns: a local file, or an object body streamed chunk by
+//! chunk on the client's runtime.
 //!
 //! A body cut mid-way (connection reset, timeout) is resumed where it stopped with a range
 //! request for the same object version (its ETag), up to the policy's attempts with its
@@ -12,7 +12,6 @@
 //! it) and never buffers more than one body chunk.
 
 use std::fs::File;
-use std::future::Future;
 use std::io::{self, Read};
 use std::sync::Arc;
 
@@ -22,45 +21,8 @@ use futures_util::StreamExt;
 use walcast_ltx::LtxFileName;
 
 use crate::layout::Level;
-use crate::store::error::StoreError;
 use crate::store::object::{ObjectBody, ObjectReplica};
-
-/// A runtime with one worker thread that drives the client's requests; shut down in the
-/// background when dropped, so dropping it inside another runtime cannot panic.
-#[derive(Debug)]
-pub(crate) struct ClientRuntime {
-    handle: tokio::runtime::Handle,
-    /// `Some` until dropped.
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl ClientRuntime {
-    pub(crate) fn start() -> Result<Self, StoreError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("walcast-replica-io")
-            .enable_all()
-            .build()
-            .map_err(StoreError::Runtime)?;
-        Ok(Self {
-            handle: runtime.handle().clone(),
-            runtime: Some(runtime),
-        })
-    }
-
-    /// Runs `future` to completion on the calling thread (its I/O is driven by the worker).
-    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.handle.block_on(future)
-    }
-}
-
-impl Drop for ClientRuntime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
+use crate::store::runtime::ClientRuntime;
 
 /// A replica file being read (see the module docs).
 pub struct LtxReader {

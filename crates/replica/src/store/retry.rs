@@ -22,7 +22,7 @@
 //!   "already exists" can be checked against the bytes being written.
 //!
 //! This module never decides what an error means for the replica (that is
-//! [`crate::store::object`]); it only repeats attempts.
+//! [`crate::store::ObjectReplica`]); it only repeats attempts.
 
 use std::future::Future;
 use std::time::Duration;
