@@ -22,7 +22,7 @@ pub mod target;
 pub mod url;
 
 pub use store::{
-    ClientSettings, Env, LtxObject, LtxReader, ObjectLayout, ObjectReplica, ReplicaClient,
-    RetryPolicy, StoreError,
+    ClientSettings, Env, LtxObject, LtxReader, ObjectLayout, ObjectReplica, Operation,
+    OperationCounts, ReplicaClient, ReplicaStats, RetryPolicy, StoreError,
 };
 pub use target::{AzureTarget, GcsTarget, ReplicaConfig, ReplicaTarget, S3Target, TargetError};

@@ -4,7 +4,8 @@
 //!
 //! Each behaviour is one function taking a `Backend`; `conformance!` turns it into one test
 //! per backend. What the suite proves, for every backend:
-//! - put, list (TXID order), get (streamed) and delete round-trip the exact bytes;
+//! - put, list (TXID order), get (streamed) and delete round-trip the exact bytes, and the
+//!   client's request counts say what was asked;
 //! - a put never replaces an existing file: the same bytes again is `AlreadyPresent` (a
 //!   retried upload), other bytes are a `Conflict` and the original stays;
 //! - a staged file uploads from its path (mapped, not read into memory), same rules;
@@ -20,7 +21,8 @@ use std::time::Duration;
 use walcast_ltx::{Encoder, Header, LtxFileName, TxId};
 use walcast_replica::dir::PutOutcome;
 use walcast_replica::{
-    ClientSettings, Env, Level, ObjectLayout, ReplicaClient, ReplicaTarget, RetryPolicy, StoreError,
+    ClientSettings, Env, Level, ObjectLayout, Operation, ReplicaClient, ReplicaTarget, RetryPolicy,
+    StoreError,
 };
 use walcast_testbed::s3::{BUCKET, S3Server};
 
@@ -147,6 +149,19 @@ fn put_list_get_delete(b: Backend) {
     c.delete(Level::L0, second).unwrap();
     let names: Vec<_> = c.list(Level::L0).unwrap().iter().map(|f| f.name).collect();
     assert_eq!(names, [first, third]);
+
+    // One request per call here (no retries were needed), and the bytes put.
+    let stats = c.stats();
+    let put = stats.get(Operation::Put);
+    assert_eq!((put.requests, put.errors), (3, 0));
+    let put_bytes: usize = [first, second, third]
+        .iter()
+        .map(|n| ltx(*n, 0).len())
+        .sum();
+    assert_eq!(put.bytes, put_bytes as u64);
+    assert_eq!(stats.get(Operation::List).requests, 4);
+    assert_eq!(stats.get(Operation::Get).requests, 1);
+    assert_eq!(stats.get(Operation::Delete).requests, 1);
 }
 
 fn never_overwrites(b: Backend) {

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use walcast_ltx::LtxFileName;
 use walcast_replica::dir::PutOutcome;
-use walcast_replica::{ClientSettings, Env, Level, ReplicaClient, ReplicaTarget, RetryPolicy};
+use walcast_replica::{
+    ClientSettings, Env, Level, Operation, ReplicaClient, ReplicaTarget, RetryPolicy,
+};
 use walcast_testbed::fault_proxy::{Fault, FaultProxy};
 use walcast_testbed::s3::{BUCKET, S3Server};
 
@@ -86,6 +88,13 @@ fn server_errors_and_timeouts_are_retried() {
     assert_eq!(rig.proxy.faulted(), 3);
     assert_eq!(stored(&rig), body());
     assert_eq!(rig.direct.list(Level::L0).unwrap().len(), 1);
+    let put = rig.client.stats().get(Operation::Put);
+    assert_eq!(
+        (put.requests, put.errors),
+        (4, 3),
+        "every attempt is counted"
+    );
+    assert_eq!(put.bytes, body().len() as u64);
 }
 
 #[test]

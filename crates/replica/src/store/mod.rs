@@ -38,10 +38,12 @@ mod object;
 mod reader;
 pub mod retry;
 mod runtime;
+mod stats;
 
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use walcast_format::mapped::OfflineMap;
@@ -58,6 +60,7 @@ pub use keys::ObjectLayout;
 pub use object::{ObjectBody, ObjectReplica, ObjectStream, rfc3339_nano};
 pub use reader::LtxReader;
 pub use retry::RetryPolicy;
+pub use stats::{Operation, OperationCounts, ReplicaStats};
 
 /// One LTX file listed in a replica.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +97,7 @@ impl ClientSettings {
 pub struct ReplicaClient {
     target: ReplicaTarget,
     backend: Backend,
+    stats: Arc<ReplicaStats>,
 }
 
 #[derive(Debug)]
@@ -128,22 +132,52 @@ impl ReplicaClient {
         let connected = match &target {
             ReplicaTarget::File(dir) => {
                 let backend = Backend::Dir(DirReplica::new(dir.clone()));
-                return Ok(Self { target, backend });
+                let stats = Arc::default();
+                return Ok(Self {
+                    target,
+                    backend,
+                    stats,
+                });
             }
             ReplicaTarget::S3(t) => connect::s3(t, env, policy)?,
             ReplicaTarget::Gcs(t) => connect::gcs(t, env, policy)?,
             ReplicaTarget::Azure(t) => connect::azure(t, env, policy)?,
         };
+        let replica = ObjectReplica::new(connected, settings.retry);
+        let stats = Arc::clone(replica.stats());
         let backend = Backend::Object {
-            replica: ObjectReplica::new(connected, settings.retry),
+            replica,
             runtime: Arc::new(runtime::ClientRuntime::start()?),
         };
-        Ok(Self { target, backend })
+        Ok(Self {
+            target,
+            backend,
+            stats,
+        })
     }
 
     /// Where the replica is.
     pub fn target(&self) -> &ReplicaTarget {
         &self.target
+    }
+
+    /// What this client asked of its store so far, by operation (for a directory, one
+    /// request per call; bytes are counted for puts).
+    pub fn stats(&self) -> &ReplicaStats {
+        &self.stats
+    }
+
+    /// Runs one operation on a directory replica, counted like a request.
+    fn counted<T>(
+        &self,
+        operation: Operation,
+        op: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = op();
+        self.stats
+            .request(operation, started.elapsed(), result.is_ok());
+        result
     }
 
     /// The async client of an object-store replica (`None` for a directory), for callers
@@ -171,7 +205,7 @@ impl ReplicaClient {
     /// The LTX files of one level, in TXID order; other objects are ignored.
     pub fn list(&self, level: Level) -> Result<Vec<LtxObject>, StoreError> {
         match &self.backend {
-            Backend::Dir(dir) => {
+            Backend::Dir(dir) => self.counted(Operation::List, || {
                 let names = dir.list(level)?;
                 let mut files = Vec::with_capacity(names.len());
                 for name in names {
@@ -185,7 +219,7 @@ impl ReplicaClient {
                     }
                 }
                 Ok(files)
-            }
+            }),
             Backend::Object { replica, runtime } => runtime.block_on(replica.list(level)),
         }
     }
@@ -216,7 +250,15 @@ impl ReplicaClient {
         mut source: impl Read,
     ) -> Result<PutOutcome, StoreError> {
         match &self.backend {
-            Backend::Dir(dir) => Ok(dir.put(level, name, source)?),
+            Backend::Dir(dir) => self.counted(Operation::Put, || {
+                let mut counting = CountingReader {
+                    inner: source,
+                    read: 0,
+                };
+                let outcome = dir.put(level, name, &mut counting)?;
+                self.stats.bytes(Operation::Put, counting.read);
+                Ok(outcome)
+            }),
             Backend::Object { replica, runtime } => {
                 let mut bytes = Vec::new();
                 source
@@ -247,7 +289,12 @@ impl ReplicaClient {
         };
         let file = std::fs::File::open(path).map_err(source)?;
         match &self.backend {
-            Backend::Dir(dir) => Ok(dir.put(level, name, file)?),
+            Backend::Dir(dir) => self.counted(Operation::Put, || {
+                let len = file.metadata().map(|m| m.len()).map_err(source)?;
+                let outcome = dir.put(level, name, file)?;
+                self.stats.bytes(Operation::Put, len);
+                Ok(outcome)
+            }),
             Backend::Object { replica, runtime } => {
                 let map = OfflineMap::new(&file).map_err(source)?;
                 let bytes = Bytes::from_owner(MappedFile(map));
@@ -260,14 +307,15 @@ impl ReplicaClient {
     /// is resumed where it stopped (see [`LtxReader`]).
     pub fn get(&self, level: Level, name: LtxFileName) -> Result<LtxReader, StoreError> {
         match &self.backend {
-            Backend::Dir(dir) => Ok(LtxReader::file(dir.open(level, name).map_err(
-                |e| match e {
+            Backend::Dir(dir) => self.counted(Operation::Get, || {
+                let file = dir.open(level, name).map_err(|e| match e {
                     crate::ReplicaError::Missing { path } => StoreError::Missing {
                         location: path.display().to_string(),
                     },
                     other => StoreError::Dir(other),
-                },
-            )?)),
+                })?;
+                Ok(LtxReader::file(file))
+            }),
             Backend::Object { replica, runtime } => {
                 let body = runtime.block_on(replica.get_from(level, name, 0, None))?;
                 Ok(LtxReader::remote(
@@ -295,7 +343,7 @@ impl ReplicaClient {
     /// Removes one file; removing a missing file is not an error.
     pub fn delete(&self, level: Level, name: LtxFileName) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Dir(dir) => Ok(dir.delete(level, name)?),
+            Backend::Dir(dir) => self.counted(Operation::Delete, || Ok(dir.delete(level, name)?)),
             Backend::Object { replica, runtime } => runtime.block_on(replica.delete(level, name)),
         }
     }
@@ -307,5 +355,19 @@ struct MappedFile(OfflineMap);
 impl AsRef<[u8]> for MappedFile {
     fn as_ref(&self) -> &[u8] {
         &self.0
+    }
+}
+
+/// A reader that counts the bytes it yields.
+struct CountingReader<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
     }
 }

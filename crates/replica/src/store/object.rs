@@ -36,7 +36,8 @@ use crate::store::LtxObject;
 use crate::store::connect::Connected;
 use crate::store::error::{StoreError, hint};
 use crate::store::keys::ObjectLayout;
-use crate::store::retry::{GaveUp, RetryPolicy, retry, retry_within};
+use crate::store::retry::{Counted, GaveUp, RetryPolicy, retry, retry_within};
+use crate::store::stats::{Operation, ReplicaStats};
 
 /// An LTX replica in an object store (see the module docs).
 #[derive(Clone, Debug)]
@@ -47,6 +48,7 @@ pub struct ObjectReplica {
     timestamp_key: &'static str,
     layout: ObjectLayout,
     policy: RetryPolicy,
+    stats: Arc<ReplicaStats>,
 }
 
 /// A streamed object body.
@@ -80,6 +82,7 @@ impl ObjectReplica {
             timestamp_key: connected.timestamp_key,
             layout: connected.layout,
             policy,
+            stats: Arc::default(),
         }
     }
 
@@ -132,7 +135,7 @@ impl ObjectReplica {
     pub async fn list(&self, level: Level) -> Result<Vec<LtxObject>, StoreError> {
         let dir = self.under_prefix(&self.layout.level_dir(level));
         let prefix = Path::from(dir.as_str());
-        let listed = retry(&self.policy, || {
+        let listed = retry(&self.policy, self.counted(Operation::List), || {
             self.store.list_with_delimiter(Some(&prefix))
         })
         .await
@@ -169,7 +172,7 @@ impl ObjectReplica {
         // Names are fixed-width hex, so key order is TXID order, and every name with
         // min == after sorts at or below `<after>-ffffffffffffffff.ltx`.
         let offset = Path::from(format!("{dir}/{after}-ffffffffffffffff.ltx"));
-        let listed = retry(&self.policy, || {
+        let listed = retry(&self.policy, self.counted(Operation::List), || {
             self.store
                 .list_with_offset(Some(&prefix), &offset)
                 .try_collect::<Vec<_>>()
@@ -212,7 +215,7 @@ impl ObjectReplica {
             ..PutOptions::default()
         };
         let timeout = self.policy.put_timeout(bytes.len() as u64);
-        let put = retry_within(&self.policy, timeout, || {
+        let put = retry_within(&self.policy, timeout, self.counted(Operation::Put), || {
             self.store.put_opts(
                 &path,
                 PutPayload::from_bytes(bytes.clone()),
@@ -221,7 +224,10 @@ impl ObjectReplica {
         })
         .await;
         match put {
-            Ok(_) => Ok(PutOutcome::Written),
+            Ok(_) => {
+                self.stats.bytes(Operation::Put, bytes.len() as u64);
+                Ok(PutOutcome::Written)
+            }
             Err(GaveUp::Failed {
                 error:
                     object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
@@ -275,14 +281,25 @@ impl ObjectReplica {
             if_match: e_tag,
             ..GetOptions::default()
         };
-        let result = retry(&self.policy, || self.store.get_opts(&path, options.clone()))
-            .await
-            .map_err(|e| self.failed(self.location(level, name), "get", e))?;
+        let result = retry(&self.policy, self.counted(Operation::Get), || {
+            self.store.get_opts(&path, options.clone())
+        })
+        .await
+        .map_err(|e| self.failed(self.location(level, name), "get", e))?;
         Ok(ObjectBody {
             size: result.meta.size,
             e_tag: result.meta.e_tag.clone(),
             stream: result.into_stream(),
         })
+    }
+
+    /// What this replica's requests are counted in.
+    pub fn stats(&self) -> &Arc<ReplicaStats> {
+        &self.stats
+    }
+
+    fn counted(&self, operation: Operation) -> Counted<'_> {
+        (&self.stats, operation)
     }
 
     /// The retry policy of this replica's requests.
@@ -305,11 +322,16 @@ impl ObjectReplica {
         timeout: std::time::Duration,
     ) -> Result<Bytes, StoreError> {
         let path = Path::from(self.key(level, name));
-        retry_within(&self.policy, timeout, || async {
-            self.store.get(&path).await?.bytes().await
-        })
+        let bytes = retry_within(
+            &self.policy,
+            timeout,
+            self.counted(Operation::Get),
+            || async { self.store.get(&path).await?.bytes().await },
+        )
         .await
-        .map_err(|e| self.failed(self.location(level, name), "get", e))
+        .map_err(|e| self.failed(self.location(level, name), "get", e))?;
+        self.stats.bytes(Operation::Get, bytes.len() as u64);
+        Ok(bytes)
     }
 
     /// The `litestream-timestamp` metadata of one object, if it has one.
@@ -323,9 +345,11 @@ impl ObjectReplica {
             head: true,
             ..GetOptions::default()
         };
-        let result = retry(&self.policy, || self.store.get_opts(&path, options.clone()))
-            .await
-            .map_err(|e| self.failed(self.location(level, name), "head", e))?;
+        let result = retry(&self.policy, self.counted(Operation::Head), || {
+            self.store.get_opts(&path, options.clone())
+        })
+        .await
+        .map_err(|e| self.failed(self.location(level, name), "head", e))?;
         Ok(result
             .attributes
             .get(&Attribute::Metadata(self.timestamp_key.into()))
@@ -335,7 +359,8 @@ impl ObjectReplica {
     /// Removes one object. Removing a missing object is not an error.
     pub async fn delete(&self, level: Level, name: LtxFileName) -> Result<(), StoreError> {
         let path = Path::from(self.key(level, name));
-        match retry(&self.policy, || self.store.delete(&path)).await {
+        let counted = self.counted(Operation::Delete);
+        match retry(&self.policy, counted, || self.store.delete(&path)).await {
             Ok(())
             | Err(GaveUp::Failed {
                 error: object_store::Error::NotFound { .. },

@@ -23,6 +23,7 @@ use walcast_ltx::LtxFileName;
 use crate::layout::Level;
 use crate::store::object::{ObjectBody, ObjectReplica};
 use crate::store::runtime::ClientRuntime;
+use crate::store::stats::Operation;
 
 /// A replica file being read (see the module docs).
 pub struct LtxReader {
@@ -68,7 +69,11 @@ impl RemoteBody {
                 tokio::time::timeout(policy.request_timeout, stream.next()).await
             });
             let error = match next {
-                Ok(Some(Ok(chunk))) => return Ok(Some(chunk)),
+                Ok(Some(Ok(chunk))) => {
+                    let stats = self.replica.stats();
+                    stats.bytes(Operation::Get, chunk.len() as u64);
+                    return Ok(Some(chunk));
+                }
                 Ok(Some(Err(e))) => e.to_string(),
                 Ok(None) => "the body ended early".to_owned(),
                 Err(_) => format!("no bytes for {}s", policy.request_timeout.as_secs_f32()),

@@ -25,7 +25,9 @@
 //! [`crate::store::ObjectReplica`]); it only repeats attempts.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::store::stats::{Operation, ReplicaStats};
 
 /// How requests are timed out and retried (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,20 +122,28 @@ pub(crate) fn http_status(error: &object_store::Error) -> Option<u16> {
     None
 }
 
+/// What an operation is counted as.
+pub(crate) type Counted<'a> = (&'a ReplicaStats, Operation);
+
 /// Runs `attempt` until it succeeds, fails for good, or the policy is exhausted, each
-/// attempt within the policy's request timeout.
-pub(crate) async fn retry<T, F, Fut>(policy: &RetryPolicy, attempt: F) -> Result<T, GaveUp>
+/// attempt within the policy's request timeout and counted in `counted`.
+pub(crate) async fn retry<T, F, Fut>(
+    policy: &RetryPolicy,
+    counted: Counted<'_>,
+    attempt: F,
+) -> Result<T, GaveUp>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, object_store::Error>>,
 {
-    retry_within(policy, policy.request_timeout, attempt).await
+    retry_within(policy, policy.request_timeout, counted, attempt).await
 }
 
 /// [`retry`] with each attempt limited to `timeout`.
 pub(crate) async fn retry_within<T, F, Fut>(
     policy: &RetryPolicy,
     timeout: Duration,
+    (stats, operation): Counted<'_>,
     mut attempt: F,
 ) -> Result<T, GaveUp>
 where
@@ -143,7 +153,10 @@ where
     let max_attempts = policy.max_attempts.max(1);
     for n in 1..=max_attempts {
         let last = n == max_attempts;
-        match tokio::time::timeout(timeout, attempt()).await {
+        let started = Instant::now();
+        let result = tokio::time::timeout(timeout, attempt()).await;
+        stats.request(operation, started.elapsed(), matches!(result, Ok(Ok(_))));
+        match result {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(error)) if last || !is_transient(&error) => {
                 return Err(GaveUp::Failed { attempts: n, error });
