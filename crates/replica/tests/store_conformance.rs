@@ -11,6 +11,8 @@
 //! - a staged file uploads from its path (mapped, not read into memory), same rules;
 //! - listings ignore strays (other names, temporary files, nested folders, other levels);
 //! - `list_after(txid)` lists exactly the files whose min TXID is above it;
+//! - the LTX header's timestamp is recorded where Litestream records it (object metadata,
+//!   or the file's modification time);
 //! - a missing file is `Missing` and the message names the file;
 //! - deleting a missing file succeeds.
 
@@ -250,6 +252,21 @@ fn list_after_starts_past_a_txid(b: Backend) {
     assert_eq!(after(0x10), []);
 }
 
+fn files_carry_litestreams_timestamp(b: Backend) {
+    let n = name(1, 1);
+    b.client.put(Level::SNAPSHOT, n, &ltx(n, 1)[..]).unwrap();
+    let stamp = b.client.timestamp(Level::SNAPSHOT, n).unwrap();
+    assert_eq!(stamp.as_deref(), Some("2025-11-30T08:00:00.123Z"));
+    let staged = b._dir.path().join("staged.ltx");
+    let m = name(2, 2);
+    std::fs::write(&staged, ltx(m, 2)).unwrap();
+    b.client.put_file(Level::L0, m, &staged).unwrap();
+    let stamp = b.client.timestamp(Level::L0, m).unwrap();
+    assert_eq!(stamp.as_deref(), Some("2025-11-30T08:00:00.123Z"));
+    let err = b.client.timestamp(Level::L0, name(9, 9)).unwrap_err();
+    assert!(matches!(err, StoreError::Missing { .. }), "{err:?}");
+}
+
 fn missing_file_names_the_key(b: Backend) {
     let c = &b.client;
     let n = name(0x2a, 0x2a);
@@ -280,11 +297,12 @@ conformance!(
     put_file_uploads_a_staged_file,
     listing_ignores_strays,
     list_after_starts_past_a_txid,
+    files_carry_litestreams_timestamp,
     missing_file_names_the_key,
 );
 
 #[test]
-fn s3_objects_carry_litestreams_timestamp_and_layout() {
+fn s3_objects_use_litestreams_s3_layout() {
     let b = Backend::s3();
     let n = name(1, 1);
     b.client.put(Level::SNAPSHOT, n, &ltx(n, 1)[..]).unwrap();
@@ -298,6 +316,4 @@ fn s3_objects_carry_litestreams_timestamp_and_layout() {
             .join("0009/0000000000000001-0000000000000001.ltx")
             .is_file()
     );
-    let stamp = b.client.timestamp(Level::SNAPSHOT, n).unwrap();
-    assert_eq!(stamp.as_deref(), Some("2025-11-30T08:00:00.123Z"));
 }

@@ -43,11 +43,11 @@ mod stats;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use walcast_format::mapped::OfflineMap;
-use walcast_ltx::{LtxFileName, TxId};
+use walcast_ltx::{HEADER_SIZE, Header, LtxFileName, TxId};
 
 use crate::dir::{DirReplica, PutOutcome};
 use crate::layout::Level;
@@ -254,9 +254,13 @@ impl ReplicaClient {
                 let mut counting = CountingReader {
                     inner: source,
                     read: 0,
+                    head: Vec::new(),
                 };
                 let outcome = dir.put(level, name, &mut counting)?;
                 self.stats.bytes(Operation::Put, counting.read);
+                if outcome == PutOutcome::Written {
+                    stamp_file_time(&dir.path(level, name), &counting.head);
+                }
                 Ok(outcome)
             }),
             Backend::Object { replica, runtime } => {
@@ -290,9 +294,16 @@ impl ReplicaClient {
         let file = std::fs::File::open(path).map_err(source)?;
         match &self.backend {
             Backend::Dir(dir) => self.counted(Operation::Put, || {
-                let len = file.metadata().map(|m| m.len()).map_err(source)?;
-                let outcome = dir.put(level, name, file)?;
-                self.stats.bytes(Operation::Put, len);
+                let mut counting = CountingReader {
+                    inner: file,
+                    read: 0,
+                    head: Vec::new(),
+                };
+                let outcome = dir.put(level, name, &mut counting)?;
+                self.stats.bytes(Operation::Put, counting.read);
+                if outcome == PutOutcome::Written {
+                    stamp_file_time(&dir.path(level, name), &counting.head);
+                }
                 Ok(outcome)
             }),
             Backend::Object { replica, runtime } => {
@@ -329,11 +340,27 @@ impl ReplicaClient {
         }
     }
 
-    /// The `litestream-timestamp` metadata of one object (`None` if it has none, and for a
-    /// directory replica, where Litestream uses the file time instead).
+    /// The time Litestream records for one file, RFC 3339 (`2006-01-02T15:04:05.999Z`):
+    /// the `litestream-timestamp` metadata of an object (`None` if it has none), or the
+    /// modification time of a file in a directory replica.
     pub fn timestamp(&self, level: Level, name: LtxFileName) -> Result<Option<String>, StoreError> {
         match &self.backend {
-            Backend::Dir(_) => Ok(None),
+            Backend::Dir(dir) => self.counted(Operation::Head, || {
+                let path = dir.path(level, name);
+                let modified = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::NotFound => StoreError::Missing {
+                            location: path.display().to_string(),
+                        },
+                        _ => StoreError::Dir(crate::ReplicaError::Io {
+                            path: path.clone(),
+                            operation: "read the file time",
+                            source: e,
+                        }),
+                    })?;
+                Ok(unix_millis(modified).map(rfc3339_nano))
+            }),
             Backend::Object { replica, runtime } => {
                 runtime.block_on(replica.timestamp(level, name))
             }
@@ -362,12 +389,41 @@ impl AsRef<[u8]> for MappedFile {
 struct CountingReader<R> {
     inner: R,
     read: u64,
+    /// The first [`HEADER_SIZE`] bytes read.
+    head: Vec<u8>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        let wanted = HEADER_SIZE.saturating_sub(self.head.len()).min(n);
+        self.head.extend_from_slice(&buf[..wanted]);
         self.read += n as u64;
         Ok(n)
     }
+}
+
+/// Sets a new directory-replica file's modification time to its LTX header's timestamp, as
+/// Litestream's file backend does (its `-timestamp` restores read it). Best effort: the
+/// file is complete and durable already, and only its time would be off.
+fn stamp_file_time(path: &Path, head: &[u8]) {
+    let Some(header) = head
+        .first_chunk::<HEADER_SIZE>()
+        .and_then(|h| Header::decode(h).ok())
+    else {
+        return;
+    };
+    let Ok(ms) = u64::try_from(header.timestamp_ms) else {
+        return;
+    };
+    let time = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(time));
+}
+
+fn unix_millis(time: SystemTime) -> Option<i64> {
+    let since = time.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
 }
