@@ -2,7 +2,11 @@
 //! on 127.0.0.1 (s3s-fs in process):
 //! - Litestream restores, byte for byte, a chain of LTX files (a snapshot at TXID 1, then a
 //!   full-page file at TXID 2) of a real SQLite database that walcast encoded and uploaded
-//!   with its client under Litestream's S3 layout; at the latest TXID and at `-txid 1`.
+//!   with its client, to S3 and to a directory: at the latest TXID and at `-txid 1`; and,
+//!   in the directory, at `-timestamp`s, which Litestream answers from the file times
+//!   walcast set. (On S3 Litestream bounds `-timestamp` by upload times, LastModified, and
+//!   picks files by the `litestream-timestamp` metadata; the metadata is checked below
+//!   against what Litestream itself writes.)
 //! - walcast's client lists and reads what Litestream 0.5.17 itself uploaded (L0 and the
 //!   level-9 snapshot of `replicate -once -force-snapshot`): the same files and sizes that
 //!   `litestream ltx` reports, each with a verified checksum and the `litestream-timestamp`
@@ -14,7 +18,7 @@
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use walcast_format::PageSize;
 use walcast_ltx::{Encoder, Header, LtxFileName, TxId, verify};
@@ -58,19 +62,17 @@ fn checkpointed(db: &Path) -> Vec<u8> {
     std::fs::read(db).unwrap()
 }
 
-/// Every page of `db` (but the lock page) as one LTX file `min-max`.
-fn encode_full(db: &[u8], min: u64, max: u64) -> (LtxFileName, Vec<u8>) {
+/// When the two files of the chain were "written": an hour apart, in the past.
+const FIRST_MS: i64 = 1_700_000_000_000; // 2023-11-14T22:13:20Z
+const SECOND_MS: i64 = FIRST_MS + 3_600_000;
+
+/// Every page of `db` (but the lock page) as one LTX file `txid-txid` stamped `timestamp_ms`.
+fn encode_full(db: &[u8], txid: u64, timestamp_ms: i64) -> (LtxFileName, Vec<u8>) {
     let page_size = PageSize::from_db_header_field(u16::from_be_bytes([db[16], db[17]])).unwrap();
     let size = page_size.as_usize();
     let commit = u32::try_from(db.len() / size).unwrap();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let header = Header::new(
-        page_size,
-        commit,
-        TxId::new(min).unwrap(),
-        TxId::new(max).unwrap(),
-        i64::try_from(now.as_millis()).unwrap(),
-    );
+    let txid = TxId::new(txid).unwrap();
+    let header = Header::new(page_size, commit, txid, txid, timestamp_ms);
     let mut encoder = Encoder::new(Vec::new(), header).unwrap();
     for (i, page) in db.chunks_exact(size).enumerate() {
         let pgno = u32::try_from(i + 1).unwrap();
@@ -81,12 +83,10 @@ fn encode_full(db: &[u8], min: u64, max: u64) -> (LtxFileName, Vec<u8>) {
     (header.file_name(), encoder.finish(None).unwrap().writer)
 }
 
-#[test]
-fn litestream_restores_a_chain_walcast_uploaded_to_s3() {
-    let ls = Litestream::locate().unwrap();
-    let server = S3Server::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("app.db");
+/// Two states of a real SQLite database (after TRUNCATE checkpoints), uploaded with
+/// `client` as L0 files: a snapshot at TXID 1, then every page again at TXID 2.
+fn upload_chain(client: &ReplicaClient, dir: &Path) -> [Vec<u8>; 2] {
+    let db = dir.join("app.db");
     let workload = |seed, transactions| sqlite::Workload {
         seed,
         transactions,
@@ -98,33 +98,72 @@ fn litestream_restores_a_chain_walcast_uploaded_to_s3() {
     workload(2, 40).run(&db).unwrap();
     let second = checkpointed(&db);
     assert_ne!(first, second);
-
-    let client = client(&server, "walcast/app");
-    for (bytes, txid) in [(&first, 1), (&second, 2)] {
-        let (name, ltx) = encode_full(bytes, txid, txid);
+    for (bytes, txid, stamp) in [(&first, 1, FIRST_MS), (&second, 2, SECOND_MS)] {
+        let (name, ltx) = encode_full(bytes, txid, stamp);
         assert_eq!(
             client.put(Level::L0, name, &ltx[..]).unwrap(),
             PutOutcome::Written
         );
     }
+    [first, second]
+}
 
-    let url = server.url("walcast/app");
-    for (txid, expected) in [(None, &second), (Some("0000000000000001"), &first)] {
-        let out = dir
-            .path()
-            .join(format!("restored-{}.db", txid.unwrap_or("latest")));
-        let out_arg = out.to_str().unwrap();
-        let mut args = vec!["restore", "-o", out_arg];
-        if let Some(txid) = txid {
-            args.extend(["-txid", txid]);
-        }
-        args.push(&url);
-        run(litestream(&ls, &server, &args));
+/// Litestream restores `url` byte-identically to `first` or `second`, once per set of
+/// restore options in `cases` (0 = `first`, 1 = `second`).
+fn assert_litestream_restores(
+    mut command: impl FnMut(&[&str]) -> Command,
+    url: &str,
+    dir: &Path,
+    states: &[Vec<u8>; 2],
+    cases: &[(&[&str], usize)],
+) {
+    for (options, state) in cases {
+        let tag: String = options
+            .concat()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        let out = dir.join(format!("restored{tag}.db"));
+        let mut args = vec!["restore", "-o", out.to_str().unwrap()];
+        args.extend(options.iter());
+        args.push(url);
+        run(command(&args));
         assert!(
-            std::fs::read(&out).unwrap() == *expected,
-            "Litestream's restore at {txid:?} differs from the source"
+            std::fs::read(&out).unwrap() == states[*state],
+            "Litestream's restore {options:?} of {url} differs from the source"
         );
     }
+}
+
+/// Restores at the latest TXID and at `-txid 1`.
+const BY_TXID: [(&[&str], usize); 2] = [(&[], 1), (&["-txid", "0000000000000001"], 0)];
+
+#[test]
+fn litestream_restores_a_chain_walcast_uploaded_to_s3() {
+    let ls = Litestream::locate().unwrap();
+    let server = S3Server::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let states = upload_chain(&client(&server, "walcast/app"), dir.path());
+    let command = |args: &[&str]| litestream(&ls, &server, args);
+    let url = server.url("walcast/app");
+    assert_litestream_restores(command, &url, dir.path(), &states, &BY_TXID);
+}
+
+#[test]
+fn litestream_restores_a_chain_walcast_wrote_to_a_directory() {
+    let ls = Litestream::locate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().join("replica").display());
+    let states = upload_chain(&ReplicaClient::from_url(&url).unwrap(), dir.path());
+    let command = |args: &[&str]| ls.command(args);
+    assert_litestream_restores(command, &url, dir.path(), &states, &BY_TXID);
+    // Litestream bounds -timestamp by the files' times and picks files by them: walcast's
+    // file times are the LTX timestamps, so a time between the two restores the first.
+    // (Litestream takes only files strictly before the time and refuses times after the
+    // newest file, so no -timestamp restores the newest file.)
+    let between = rfc3339_nano(FIRST_MS + 1_800_000);
+    let by_time: [(&[&str], usize); 1] = [(&["-timestamp", &between], 0)];
+    assert_litestream_restores(command, &url, dir.path(), &states, &by_time);
 }
 
 #[test]
