@@ -10,7 +10,9 @@
 //!   end); when the store cannot be reached to resume, the reader fails naming the object
 //!   rather than returning short data;
 //!   `get_bytes` retries too;
-//! - when every attempt fails, the error says so and nothing is visible in the listing.
+//! - when every attempt fails, the error says so and nothing is visible in the listing;
+//! - after an outage (every connection cut, every request failing), the same client
+//!   carries on once the store is back.
 
 use std::io::Read;
 use std::time::Duration;
@@ -198,4 +200,35 @@ fn when_every_attempt_fails_nothing_is_visible() {
         "{message}"
     );
     assert_eq!(rig.direct.list(Level::L0).unwrap(), vec![]);
+}
+
+#[test]
+fn after_an_outage_the_same_client_carries_on() {
+    let rig = rig([]);
+    let n = |txid: u64| -> LtxFileName { format!("{txid:016x}-{txid:016x}.ltx").parse().unwrap() };
+    rig.client.put(Level::L0, n(1), &body()[..]).unwrap();
+
+    // Down: pooled connections are cut and every request fails, so puts give up (the sync
+    // loop keeps its staged files and tries again later).
+    rig.proxy.begin_outage(Fault::Status(503));
+    let err = rig.client.put(Level::L0, n(2), &body()[..]).unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(rig.client.list(Level::L0).unwrap_err().is_transient());
+
+    // Back: the same client, without being rebuilt, uploads what it could not.
+    rig.proxy.end_outage();
+    for txid in [2, 3] {
+        assert_eq!(
+            rig.client.put(Level::L0, n(txid), &body()[..]).unwrap(),
+            PutOutcome::Written
+        );
+    }
+    let names: Vec<_> = rig
+        .direct
+        .list(Level::L0)
+        .unwrap()
+        .iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, [n(1), n(2), n(3)]);
 }

@@ -1,6 +1,9 @@
 //! A loopback HTTP proxy that injects storage faults in front of a real server (the
 //! [`crate::s3::S3Server`]): the first requests it receives get the queued [`Fault`]s, one
-//! each, in order; every later connection is relayed byte for byte.
+//! each, in order; every later connection is relayed byte for byte. An outage
+//! ([`FaultProxy::begin_outage`] .. [`FaultProxy::end_outage`]) cuts every relayed
+//! connection and gives every request in between the same fault, as a store that is down
+//! for a while.
 //!
 //! ```no_run
 //! use walcast_testbed::{fault_proxy::{Fault, FaultProxy}, s3::S3Server};
@@ -59,6 +62,16 @@ struct Shared {
     upstream: SocketAddr,
     faults: Mutex<VecDeque<Fault>>,
     requests_faulted: AtomicUsize,
+    /// The fault every request gets while the store is "down".
+    outage: Mutex<Option<Fault>>,
+    /// The client side of every relayed connection, to cut them when an outage begins.
+    relayed: Mutex<Vec<TcpStream>>,
+}
+
+impl Shared {
+    fn in_outage(&self) -> bool {
+        self.outage.lock().is_ok_and(|o| o.is_some())
+    }
 }
 
 impl FaultProxy {
@@ -74,6 +87,8 @@ impl FaultProxy {
             upstream,
             faults: Mutex::new(faults.into_iter().collect()),
             requests_faulted: AtomicUsize::new(0),
+            outage: Mutex::new(None),
+            relayed: Mutex::new(Vec::new()),
         });
         let (accept_stop, accept_shared) = (Arc::clone(&stop), Arc::clone(&shared));
         thread::Builder::new()
@@ -106,6 +121,27 @@ impl FaultProxy {
         self.shared.requests_faulted.load(Ordering::SeqCst)
     }
 
+    /// From now until [`FaultProxy::end_outage`], cuts every relayed connection and gives
+    /// every request `fault` (e.g. `Status(503)`, or `Stall` for a store that does not
+    /// answer at all).
+    pub fn begin_outage(&self, fault: Fault) {
+        if let Ok(mut outage) = self.shared.outage.lock() {
+            *outage = Some(fault);
+        }
+        if let Ok(mut relayed) = self.shared.relayed.lock() {
+            for conn in relayed.drain(..) {
+                let _ = conn.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    /// Ends an outage: requests are relayed again (stalled ones are released, closed).
+    pub fn end_outage(&self) {
+        if let Ok(mut outage) = self.shared.outage.lock() {
+            *outage = None;
+        }
+    }
+
     /// How many queued faults are still waiting for a request.
     pub fn faults_left(&self) -> usize {
         self.shared.faults.lock().map_or(0, |f| f.len())
@@ -122,7 +158,9 @@ impl Drop for FaultProxy {
 
 fn serve(mut client: TcpStream, shared: &Shared, stop: &AtomicBool) -> io::Result<()> {
     let request = read_message(&mut client)?;
-    let fault = shared.faults.lock().ok().and_then(|mut f| f.pop_front());
+    let queued = shared.faults.lock().ok().and_then(|mut f| f.pop_front());
+    let outage = shared.outage.lock().ok().and_then(|o| *o);
+    let fault = queued.or(outage);
     if fault.is_some() {
         shared.requests_faulted.fetch_add(1, Ordering::SeqCst);
     }
@@ -137,7 +175,8 @@ fn serve(mut client: TcpStream, shared: &Shared, stop: &AtomicBool) -> io::Resul
             client.shutdown(Shutdown::Both)
         }
         Some(Fault::Stall) => {
-            while !stop.load(Ordering::SeqCst) {
+            // A queued stall lasts until the proxy stops; an outage's until it ends.
+            while !stop.load(Ordering::SeqCst) && (queued.is_some() || shared.in_outage()) {
                 thread::sleep(Duration::from_millis(50));
             }
             Ok(())
@@ -170,7 +209,13 @@ fn serve(mut client: TcpStream, shared: &Shared, stop: &AtomicBool) -> io::Resul
             upstream.shutdown(Shutdown::Both)?;
             client.shutdown(Shutdown::Both)
         }
-        None => relay(client, &request, shared.upstream),
+        None => {
+            if let Ok(mut relayed) = shared.relayed.lock() {
+                relayed.retain(|c| c.peer_addr().is_ok());
+                relayed.push(client.try_clone()?);
+            }
+            relay(client, &request, shared.upstream)
+        }
     }
 }
 
