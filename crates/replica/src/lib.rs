@@ -17,3 +17,12 @@ pub mod layout;
 pub use dir::{DirReplica, PutOutcome};
 pub use error::ReplicaError;
 pub use layout::{Level, ReplicaLayout};
+pub mod store;
+pub mod target;
+pub mod url;
+
+pub use store::{
+    ClientSettings, Env, LtxObject, LtxReader, ObjectLayout, ObjectReplica, Operation,
+    OperationCounts, ReplicaClient, ReplicaStats, RetryPolicy, StoreError,
+};
+pub use target::{AzureTarget, GcsTarget, ReplicaConfig, ReplicaTarget, S3Target, TargetError};

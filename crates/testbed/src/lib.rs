@@ -6,7 +6,9 @@
 //!
 //! It is a dev-dependency only: nothing here may reach a shipped binary.
 
+pub mod fault_proxy;
 pub mod litestream;
 pub mod locks;
+pub mod s3;
 pub mod sqlite;
 pub mod wait;
