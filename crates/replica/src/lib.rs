@@ -13,7 +13,11 @@
 pub mod dir;
 mod error;
 pub mod layout;
+pub mod plan;
+pub mod source;
 
 pub use dir::{DirReplica, PutOutcome};
 pub use error::ReplicaError;
 pub use layout::{Level, ReplicaLayout};
+pub use plan::{Catalog, PlanError, ReplicaFile, RestorePlan, RestoreTarget, Timestamps};
+pub use source::{ObjectInfo, ObjectReader, ReplicaSource};
