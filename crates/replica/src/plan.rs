@@ -244,25 +244,31 @@ impl Catalog {
 
     /// Why the chain reached `reached` but not the target TXID `target`.
     fn short_of(&self, target: TxId, reached: TxId) -> PlanError {
-        let next = self
+        // A file that continues the chain but ends past the target covers it.
+        let covering = self
+            .files
+            .iter()
+            .filter(|f| f.name.max > reached && f.name.min.get() <= reached.get().saturating_add(1))
+            .min_by_key(|f| (f.name.max, f.name.min));
+        if let Some(f) = covering {
+            return PlanError::InsideFile {
+                target,
+                file: f.path(),
+                below: reached,
+                above: f.name.max,
+            };
+        }
+        match self
             .files
             .iter()
             .filter(|f| f.name.max > reached)
-            .min_by_key(|f| (f.name.min, f.name.max));
-        match next {
+            .min_by_key(|f| (f.name.min, f.name.max))
+        {
+            Some(next) => gap(reached, next),
             None => PlanError::Beyond {
                 target,
                 newest: reached,
             },
-            Some(f) if f.name.min.get() <= reached.get().saturating_add(1) => {
-                PlanError::InsideFile {
-                    target,
-                    file: f.path(),
-                    below: reached,
-                    above: f.name.max,
-                }
-            }
-            Some(f) => gap(reached, f),
         }
     }
 }

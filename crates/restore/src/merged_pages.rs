@@ -22,6 +22,9 @@ use walcast_replica::{ReplicaSource, RestorePlan};
 
 use crate::decode_thread::InputDecoder;
 
+/// What an error in a planned file means to the user, and what they can do.
+const DAMAGED: &str = "damaged LTX file (an earlier -txid may still restore without it)";
+
 /// One planned file being decoded, with its name for error messages.
 struct Input {
     object: String,
@@ -140,7 +143,7 @@ impl MergedPages {
         let next = input
             .decoder
             .advance()
-            .with_context(|| format!("{}: damaged LTX file", input.object))?;
+            .with_context(|| format!("{}: {DAMAGED}", input.object))?;
         if let Some(pgno) = next {
             self.heap.push(Reverse((pgno, Reverse(index))));
         }
@@ -182,7 +185,7 @@ impl MergedPages {
                 input
                     .decoder
                     .finish()
-                    .with_context(|| format!("{object}: damaged LTX file"))?,
+                    .with_context(|| format!("{object}: {DAMAGED}"))?,
             );
         }
         Ok(verified)
