@@ -205,23 +205,23 @@ pub fn walk_database(
     let mut expected = 1u32;
     let mut missing = None;
     while let Some((pgno, page)) = merged.next_page()? {
-        if pgno > expected {
-            if expected == lock_page && pgno == lock_page + 1 {
-                sink(lock_page, &zeros)?;
-            } else {
-                missing = Some(expected);
-                break;
-            }
+        if expected == lock_page && pgno > lock_page {
+            sink(lock_page, &zeros)?;
+            expected += 1;
+        }
+        if pgno != expected {
+            missing = Some(expected);
+            break;
         }
         sink(pgno, page)?;
         expected = pgno + 1;
     }
+    if missing.is_none() && expected == lock_page && lock_page <= commit {
+        sink(lock_page, &zeros)?;
+        expected += 1;
+    }
     if missing.is_none() && expected <= commit {
-        if expected == lock_page && commit == lock_page {
-            sink(lock_page, &zeros)?;
-        } else {
-            missing = Some(expected);
-        }
+        missing = Some(expected);
     }
     let verified = merged.finish()?;
     if let Some(pgno) = missing {

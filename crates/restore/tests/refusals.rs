@@ -403,3 +403,30 @@ fn compactions_and_snapshots_are_planned_and_merged() {
     );
     assert_eq!(rows[3]["timestamp"], "2023-11-14T22:13:20.003Z");
 }
+
+#[test]
+fn a_page_in_no_planned_file_is_refused() {
+    // TXID 2 grows the database from 3 to 5 pages but carries only page 5: page 4 is in
+    // no file. Encoded by hand, as no correct writer would produce it.
+    let dir = tempfile::tempdir().unwrap();
+    let replica = DirReplica::new(dir.path().join("replica"));
+    let ps = walcast_format::PageSize::new(512).unwrap();
+    let file = |min: u64, commit: u32, pages: &[u32]| {
+        let t = walcast_ltx::TxId::new(min).unwrap();
+        let header = walcast_ltx::Header::new(ps, commit, t, t, 0);
+        let mut enc = walcast_ltx::Encoder::new(Vec::new(), header).unwrap();
+        for &p in pages {
+            enc.write_page(p, &[p as u8; 512]).unwrap();
+        }
+        let bytes = enc.finish(None).unwrap().writer;
+        replica.put(Level::L0, name(min, min), &bytes[..]).unwrap();
+    };
+    file(1, 3, &[1, 2, 3]);
+    file(2, 5, &[5]);
+    let out = dir.path().join("out.db");
+    restore(&out, replica.root(), &[])
+        .fails_with(1, &["page 4 of the database", "none of the planned files"]);
+    assert_no_output(&out);
+    restore(&out, replica.root(), &["-txid", "0000000000000001"]).ok();
+    assert_eq!(fs::read(&out).unwrap().len(), 3 * 512);
+}
