@@ -149,4 +149,25 @@ mod tests {
         }
         assert_eq!(parse_millis("2024-02-29T00:00:00Z"), Ok(1_709_164_800_000));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_is_parsed_or_refused_without_panicking(s in ".*") {
+            let _ = parse_millis(&s);
+        }
+
+        #[test]
+        fn near_misses_are_parsed_or_refused_without_panicking(
+            s in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,12})?([Zz]|[+-][0-9]{2}:?[0-9]{2})?"
+        ) {
+            let _ = parse_millis(&s);
+        }
+
+        #[test]
+        fn every_millisecond_from_year_1_to_9999_round_trips(
+            ms in -62_135_596_800_000i64..=253_402_300_799_999
+        ) {
+            proptest::prop_assert_eq!(parse_millis(&rfc3339_millis(ms)), Ok(ms));
+        }
+    }
 }
