@@ -14,7 +14,10 @@
 //! state asked for would hand back the wrong database.
 //!
 //! A file is "at or before" a target when its max TXID is at or before the target TXID,
-//! or its header timestamp is at or before the target moment.
+//! or its timestamp is strictly before the target moment, as Litestream compares
+//! (`CreatedAt.Before(timestamp)`), so that both restore the same state for a moment.
+//! A moment after the newest file plans the latest state (Litestream 0.5.17 refuses it:
+//! "timestamp does not exist"); the summary a restore prints names the TXID reached.
 //!
 //! This module only reasons about names and timestamps ([`Catalog`]); it never reads
 //! pages and never trusts that a listed file is sound (restore verifies every file).
@@ -34,7 +37,8 @@ pub enum RestoreTarget {
     Latest,
     /// The state right after this transaction.
     TxId(TxId),
-    /// The newest state whose file was made at or before this moment (Unix ms).
+    /// The newest state whose file was made strictly before this moment (Unix ms), as
+    /// Litestream's `-timestamp` chooses it.
     Timestamp(i64),
 }
 
@@ -92,7 +96,7 @@ pub enum PlanError {
     #[error("the replica holds no LTX files (nothing was replicated there, or wrong path)")]
     Empty,
     /// No file is at or before the target.
-    #[error("no LTX file at or before {target}; the oldest file is {oldest} (use a later target)")]
+    #[error("nothing to restore at {target}: the oldest file is {oldest} (use a later target)")]
     NothingAtTarget {
         /// The target.
         target: RestoreTarget,
@@ -281,7 +285,7 @@ fn at_or_before(file: &ReplicaFile, target: RestoreTarget) -> Result<bool, PlanE
             let ts = file
                 .timestamp_ms
                 .ok_or_else(|| PlanError::NoTimestamp { file: file.path() })?;
-            ts <= ms
+            ts < ms
         }
     })
 }
@@ -413,13 +417,13 @@ mod tests {
     }
 
     #[test]
-    fn a_timestamp_target_uses_header_timestamps_at_or_before_it() {
+    fn a_timestamp_target_uses_files_made_strictly_before_it() {
         let c = typical();
-        let plan = c.plan(RestoreTarget::Timestamp(12_000)).unwrap();
+        let plan = c.plan(RestoreTarget::Timestamp(12_001)).unwrap();
         assert_eq!(ranges(&plan), vec![(9, 1, 10), (1, 6, 12)]);
-        let plan = c.plan(RestoreTarget::Timestamp(12_999)).unwrap();
-        assert_eq!(plan.txid(), txid(12));
-        let err = c.plan(RestoreTarget::Timestamp(999)).unwrap_err();
+        let plan = c.plan(RestoreTarget::Timestamp(12_000)).unwrap();
+        assert_eq!(ranges(&plan), vec![(9, 1, 10), (0, 11, 11)]);
+        let err = c.plan(RestoreTarget::Timestamp(1000)).unwrap_err();
         assert!(
             matches!(&err, PlanError::NothingAtTarget { oldest, .. }
                 if oldest == "ltx/0/0000000000000001-0000000000000001.ltx"),

@@ -44,7 +44,7 @@ enum Command {
         /// Restore the state right after this TXID (16 hex digits).
         #[arg(long, value_name = "TXID", conflicts_with = "timestamp")]
         txid: Option<TxId>,
-        /// Restore the newest state made at or before this moment (RFC 3339).
+        /// Restore the newest state made before this moment (RFC 3339), as Litestream does.
         #[arg(long, value_name = "RFC3339", value_parser = rfc3339::parse_millis)]
         timestamp: Option<i64>,
         /// Do nothing (exit 0) if OUT already exists.

@@ -88,9 +88,13 @@ pub fn run(request: &RestoreRequest) -> anyhow::Result<()> {
 
     let bytes: u64 = walked.verified.iter().map(|v| v.size()).sum();
     eprintln!(
-        "restored {} at TXID {} from {replica}: {} pages of {} bytes, {} file{} ({:.1} MiB) verified, in {:.2}s",
+        "restored {} at TXID {} (made {}) from {replica}: {} pages of {} bytes, {} file{} ({:.1} MiB) verified, in {:.2}s",
         out.display(),
         walked.txid,
+        walked
+            .verified
+            .last()
+            .map_or_else(String::new, |v| v.header().timestamp_rfc3339()),
         walked.commit,
         walked.page_size.get(),
         walked.verified.len(),

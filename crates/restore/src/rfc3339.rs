@@ -2,8 +2,9 @@
 //! `2026-11-30T08:15:12Z` or `2026-11-30T09:15:12.5+01:00`, into milliseconds since the
 //! Unix epoch, as Litestream's `-timestamp` (Go's `time.RFC3339`) accepts it.
 //!
-//! Fractions finer than a millisecond are truncated: LTX timestamps are whole
-//! milliseconds, so "made at or before T" is the same test on the truncated value.
+//! LTX timestamps are whole milliseconds and a restore takes the files made strictly
+//! before T, so a fraction finer than a millisecond rounds T up: a file made at T's whole
+//! millisecond was made before T.
 //!
 //! It must never panic, whatever the input: every field is range-checked before use.
 
@@ -56,6 +57,10 @@ fn parse(text: &str) -> Option<i64> {
         }
         let kept = frac.min(3);
         millis = digits(start, kept)? * 10i64.pow(3 - kept as u32);
+        let finer = b.get(start + kept..i).unwrap_or_default();
+        if finer.iter().any(|&d| d != b'0') {
+            millis += 1; // rounded up, see the module docs
+        }
     }
     let offset_minutes = match b.get(i)? {
         b'Z' | b'z' if i + 1 == b.len() => 0,
@@ -117,7 +122,9 @@ mod tests {
         let utc = parse_millis("2026-11-23T09:28:31.539Z").unwrap();
         assert_eq!(parse_millis("2026-11-23T10:28:31.539+01:00"), Ok(utc));
         assert_eq!(parse_millis("2026-11-23T07:58:31.539-01:30"), Ok(utc));
-        assert_eq!(parse_millis("2026-11-23T09:28:31.539999999Z"), Ok(utc));
+        assert_eq!(parse_millis("2026-11-23T09:28:31.539000000Z"), Ok(utc));
+        assert_eq!(parse_millis("2026-11-23T09:28:31.538000001Z"), Ok(utc));
+        assert_eq!(parse_millis("2026-11-23T09:28:31.999999Z"), Ok(utc + 461));
         assert_eq!(parse_millis("2026-11-23T09:28:31.5Z"), Ok(utc - 39));
         assert_eq!(parse_millis("2026-11-23T09:28:31Z"), Ok(utc - 539));
     }

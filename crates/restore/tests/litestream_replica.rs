@@ -12,8 +12,10 @@
 //! The tests prove on it: byte-identical output to `litestream restore` at every TXID and
 //! at the latest, with plans that use levels 0, 1, 2 and 9; the latest restore equal to
 //! the checkpointed source byte for byte and `verify` saying so; every recorded moment
-//! restored by TXID and by timestamp with the recorded content; `ltx` listing what
-//! Litestream lists.
+//! restored by TXID and by timestamp with the recorded content, and byte-identical to
+//! `litestream restore -timestamp` at the same moments (Litestream takes files made
+//! strictly before the moment; so does walcast; a moment after the newest file Litestream
+//! refuses and walcast restores as the latest state); `ltx` listing what Litestream lists.
 
 mod common;
 
@@ -240,10 +242,29 @@ fn latest_equals_the_checkpointed_source_and_verify_agrees() {
     );
 }
 
+/// `litestream restore -o OUT -timestamp AT URL`.
+fn litestream_restore_at(ls: &LitestreamRun, out: &Path, at: &str) {
+    let _ = std::fs::remove_file(out);
+    let mut cmd = ls.litestream.command(["restore", "-o"]);
+    cmd.arg(out).arg("-timestamp").arg(at).arg(ls.url());
+    let output = cmd.output().unwrap();
+    assert!(
+        output.status.success(),
+        "litestream restore -timestamp {at}: {output:?}"
+    );
+}
+
 #[test]
 fn every_recorded_moment_restores_by_txid_and_by_timestamp() {
     let ls = litestream_run();
     assert!(ls.moments.len() >= 5);
+    let newest_ms = Catalog::read(&DirReplica::new(&ls.replica), Timestamps::Read)
+        .unwrap()
+        .files()
+        .iter()
+        .filter_map(|f| f.timestamp_ms)
+        .max()
+        .unwrap();
     for (i, moment) in ls.moments.iter().enumerate() {
         let by_txid = ls.dir.join(format!("moment-{i}-txid.db"));
         let by_time = ls.dir.join(format!("moment-{i}-time.db"));
@@ -251,13 +272,41 @@ fn every_recorded_moment_restores_by_txid_and_by_timestamp() {
         let _ = std::fs::remove_file(&by_time);
         let txid = moment.txid.to_string();
         restore(&by_txid, &ls.replica, &["-txid", &txid]).ok();
-        let at = rfc3339_millis(moment.timestamp_ms);
+        // Files made strictly before the moment count, so one millisecond after the
+        // moment's file is the first moment that restores it.
+        let at = rfc3339_millis(moment.timestamp_ms + 1);
         let restored = restore(&by_time, &ls.replica, &["-timestamp", &at]);
         restored.ok();
         assert!(
             restored.stderr.contains(&format!("at TXID {txid}")),
             "{at}: {restored:#?}"
         );
+        // Litestream refuses a moment after its newest file ("timestamp does not exist");
+        // walcast restores the newest state. Where both restore, they agree.
+        if moment.timestamp_ms < newest_ms {
+            let theirs = ls.dir.join(format!("moment-{i}-litestream.db"));
+            litestream_restore_at(ls, &theirs, &at);
+            assert!(
+                std::fs::read(&theirs).unwrap() == std::fs::read(&by_time).unwrap(),
+                "-timestamp {at}: output differs from litestream restore's"
+            );
+        }
+        if i > 0 {
+            // At the moment's own millisecond its file does not count yet: both tools
+            // restore the state before it.
+            let at = rfc3339_millis(moment.timestamp_ms);
+            let ours = ls.dir.join(format!("moment-{i}-exact.db"));
+            let theirs = ls.dir.join(format!("moment-{i}-exact-litestream.db"));
+            let _ = std::fs::remove_file(&ours);
+            let exact = restore(&ours, &ls.replica, &["-timestamp", &at]);
+            exact.ok();
+            litestream_restore_at(ls, &theirs, &at);
+            assert!(std::fs::read(&theirs).unwrap() == std::fs::read(&ours).unwrap());
+            let restored_txid: TxId = exact.stderr.split("at TXID ").nth(1).unwrap()[..16]
+                .parse()
+                .unwrap();
+            assert!(restored_txid < moment.txid, "{at}: {exact:#?}");
+        }
         for out in [&by_txid, &by_time] {
             assert_eq!(sqlite::integrity_check(out).unwrap(), "ok");
             assert!(
@@ -275,7 +324,7 @@ fn every_recorded_moment_restores_by_txid_and_by_timestamp() {
         &ls.replica,
         &["-timestamp", &rfc3339_millis(first - 60_000)],
     )
-    .fails_with(1, &["no LTX file at or before"]);
+    .fails_with(1, &["nothing to restore at timestamp"]);
     common::assert_no_output(&before);
 }
 
