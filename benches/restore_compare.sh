@@ -10,10 +10,11 @@
 #   2. writes a WAL-mode SQLite database of about SIZE_MIB MiB of random 4000-byte blobs with
 #      the sqlite3 CLI (4 KiB pages, so the lock-byte page is crossed at 1 GiB);
 #   3. `litestream replicate -once -force-snapshot` into a directory replica;
-#   4. RUNS rounds of: dd of the database, litestream restore, walcast-restore restore (same order every round,
-#      each writing a new file and fsyncing it), timed by /usr/bin/time (elapsed s, max RSS);
+#   4. RUNS rounds of: dd of the database, litestream restore, walcast-restore restore (the order
+#      rotating every round; each writes a new file and fsyncs it), timed by /usr/bin/time
+#      (elapsed s, max RSS);
 #   5. checks each restore byte-identical to the source after `wal_checkpoint(TRUNCATE)`;
-#   6. prints one line per run and the medians.
+#   6. prints one line per run, then per tool the median and fastest time and the median RSS.
 # The machine is shared: compare figures from one run (medians and ratios), not across days.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -59,15 +60,24 @@ timed() {
   echo "$name $(cat "$work/time.txt")" | tee -a "$work/results.txt"
 }
 
-for round in $(seq 1 "$runs"); do
-  rm -f "$work/dd.out" "$work/litestream.db" "$work/walcast.db"
-  timed dd dd if="$db" of="$work/dd.out" bs=1M conv=fsync
-  rm -f "$work/dd.out"
-  timed litestream env -u AWS_CA_BUNDLE "$litestream" restore -o "$work/litestream.db" "file://$replica"
-  timed walcast "$walcast" restore -o "$work/walcast.db" "$replica"
-  cmp "$db" "$work/litestream.db"
-  cmp "$db" "$work/walcast.db"
-  rm -f "$work/litestream.db" "$work/walcast.db"
+run_one() {
+  case "$1" in
+    dd) timed dd dd if="$db" of="$work/dd.out" bs=1M conv=fsync
+        rm -f "$work/dd.out" ;;
+    litestream) timed litestream env -u AWS_CA_BUNDLE "$litestream" restore -o "$work/litestream.db" "file://$replica"
+        cmp "$db" "$work/litestream.db"
+        rm -f "$work/litestream.db" ;;
+    walcast) timed walcast "$walcast" restore -o "$work/walcast.db" "$replica"
+        cmp "$db" "$work/walcast.db"
+        rm -f "$work/walcast.db" ;;
+  esac
+}
+# The order rotates every round so that no tool always runs after the same one.
+order=(dd litestream walcast)
+for round in $(seq 0 $(( runs - 1 ))); do
+  for i in 0 1 2; do
+    run_one "${order[$(( (round + i) % 3 ))]}"
+  done
 done
 
 echo
@@ -77,7 +87,12 @@ median() {
   grep "^$2 " "$work/results.txt" | cut -d' ' -f"$1" | sort -n |
     awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
+# fastest NAME: the smallest time of NAME's runs.
+fastest() {
+  grep "^$1 " "$work/results.txt" | cut -d' ' -f2 | sort -n | head -1
+}
 for name in dd litestream walcast; do
-  printf "%-10s median %6.2f s   peak RSS median %7.1f MB\n" \
-    "$name" "$(median 2 "$name")" "$(awk -v k="$(median 3 "$name")" 'BEGIN { print k / 1024 }')"
+  printf "%-10s median %6.2f s   fastest %6.2f s   peak RSS median %7.1f MB\n" \
+    "$name" "$(median 2 "$name")" "$(fastest "$name")" \
+    "$(awk -v k="$(median 3 "$name")" 'BEGIN { print k / 1024 }')"
 done
