@@ -60,6 +60,9 @@ enum Command {
         /// Replace OUT (and remove its -wal and -shm files) if it exists.
         #[arg(long)]
         force: bool,
+        /// Print the files the restore would merge, and the TXID they reach; write nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
         /// The replica: file:///dir or a directory path.
         #[arg(value_name = "DB|URL")]
         replica: String,
@@ -97,9 +100,14 @@ fn main() -> ExitCode {
             if_replica_exists,
             parallelism,
             force,
+            dry_run,
             replica,
         } => {
-            let output = output.unwrap_or_else(|| missing_output(&replica));
+            let output = match output {
+                Some(output) => output,
+                None if dry_run => PathBuf::new(),
+                None => missing_output(&replica),
+            };
             let target = match (txid, timestamp) {
                 (Some(txid), _) => RestoreTarget::TxId(txid),
                 (None, Some(ms)) => RestoreTarget::Timestamp(ms),
@@ -113,6 +121,7 @@ fn main() -> ExitCode {
                 if_replica_exists,
                 parallelism: usize::from(parallelism),
                 force,
+                dry_run,
             })
         }
         Command::Verify { db, replica, txid } => verify_cmd::run(&db, &replica, txid, 8),

@@ -32,11 +32,16 @@ pub struct RestoreRequest {
     pub parallelism: usize,
     /// Replace an existing output.
     pub force: bool,
+    /// Print the plan and stop: nothing is read but the listing, nothing is written.
+    pub dry_run: bool,
 }
 
 /// Runs the restore; prints one summary line on stderr.
 pub fn run(request: &RestoreRequest) -> anyhow::Result<()> {
     let out = &request.output;
+    if request.dry_run {
+        return print_plan(request);
+    }
     if let Some(existing) = existing_output(out) {
         if request.if_db_not_exists && existing == *out {
             eprintln!(
@@ -101,6 +106,32 @@ pub fn run(request: &RestoreRequest) -> anyhow::Result<()> {
         if walked.verified.len() == 1 { "" } else { "s" },
         bytes as f64 / (1024.0 * 1024.0),
         started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `-dry-run`: the planned files on stdout, one per line, then the TXID they reach.
+fn print_plan(request: &RestoreRequest) -> anyhow::Result<()> {
+    let source = crate::replica_url::open(&request.replica)?;
+    let replica = source.describe();
+    let timestamps = match request.target {
+        RestoreTarget::Timestamp(_) => Timestamps::Read,
+        _ => Timestamps::Skip,
+    };
+    let catalog = Catalog::read(source.as_ref(), timestamps)
+        .with_context(|| format!("cannot list replica {replica}"))?;
+    let plan = catalog
+        .plan(request.target)
+        .with_context(|| format!("cannot restore {} from replica {replica}", request.target))?;
+    for file in plan.files() {
+        println!("{}  {} bytes", file.path(), file.size);
+    }
+    println!(
+        "restores TXID {} from {} file{} ({} bytes) of {replica}",
+        plan.txid(),
+        plan.files().len(),
+        if plan.files().len() == 1 { "" } else { "s" },
+        plan.bytes()
     );
     Ok(())
 }

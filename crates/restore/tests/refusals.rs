@@ -361,6 +361,26 @@ fn compactions_and_snapshots_are_planned_and_merged() {
     for t in 2..=4 {
         fs::remove_file(object(&s, Level::L0, t, t)).unwrap();
     }
+    let dry = run(["restore", "-dry-run", s.root.to_str().unwrap()]);
+    dry.ok();
+    let lines: Vec<&str> = dry.stdout.lines().collect();
+    let planned: Vec<&str> = lines[..3]
+        .iter()
+        .map(|l| l.split("  ").next().unwrap())
+        .collect();
+    assert_eq!(
+        planned,
+        vec![
+            "ltx/9/0000000000000001-0000000000000003.ltx",
+            "ltx/1/0000000000000002-0000000000000004.ltx",
+            "ltx/0/0000000000000005-0000000000000005.ltx",
+        ]
+    );
+    assert!(
+        lines[3].starts_with("restores TXID 0000000000000005 from 3 files"),
+        "{dry:#?}"
+    );
+    assert_no_output(&s.out);
     restore(&s.out, &s.root, &["-parallelism", "1"]).ok();
     assert!(fs::read(&s.out).unwrap() == *s.images.last().unwrap());
     fs::remove_file(&s.out).unwrap();
