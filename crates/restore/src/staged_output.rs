@@ -9,10 +9,14 @@
 //! - If the restore fails or is abandoned (dropped before [`StagedOutput::publish`]), the
 //!   `.tmp` file is removed. Only a killed process can leave it behind; the next restore
 //!   to the same `<OUT>` overwrites it.
+//! - `<OUT>.tmp` is locked while it is written, so a second restore to the same `<OUT>`
+//!   fails instead of writing into the first one's file.
 
 use std::ffi::OsString;
+use std::fs::TryLockError;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -45,7 +49,11 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 impl StagedOutput {
-    /// Creates (or truncates a leftover) `<target>.tmp`.
+    /// Creates `<target>.tmp`, or takes over one a killed restore left behind.
+    ///
+    /// The file is locked (`flock`) for as long as this value lives, so two restores to
+    /// the same target cannot write the same file: the second one fails here, before
+    /// touching it.
     pub fn create(target: &Path) -> anyhow::Result<Self> {
         if target.file_name().is_none() {
             bail!("{}: not a file name", target.display());
@@ -54,9 +62,36 @@ impl StagedOutput {
         let file = OpenOptions::new()
             .write(true)
             .create(true)
-            .truncate(true)
+            .truncate(false)
             .open(&tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let busy = || {
+            anyhow::anyhow!(
+                "{} is in use: another restore to {} is running",
+                tmp.display(),
+                target.display()
+            )
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(busy()),
+            Err(TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", tmp.display()));
+            }
+        }
+        // The restore that held the lock may have published the file between our open
+        // and our lock: then the file we hold is its output, not a leftover.
+        let still_tmp = fs::symlink_metadata(&tmp)
+            .ok()
+            .zip(file.metadata().ok())
+            .is_some_and(|(at_path, held)| {
+                (at_path.dev(), at_path.ino()) == (held.dev(), held.ino())
+            });
+        if !still_tmp {
+            return Err(busy());
+        }
+        file.set_len(0)
+            .with_context(|| format!("cannot truncate {}", tmp.display()))?;
         Ok(Self {
             target: target.to_owned(),
             tmp,
@@ -165,6 +200,15 @@ mod tests {
         assert!(format!("{err:#}").contains("-force"), "{err:#}");
         assert_eq!(fs::read(&out).unwrap(), b"first");
         assert!(!with_suffix(&out, ".tmp").exists());
+
+        // A second restore to the same target while the first one writes is refused and
+        // leaves the first one's file alone.
+        let mut first = StagedOutput::create(&out).unwrap();
+        first.write(b"mine").unwrap();
+        let err = StagedOutput::create(&out).err().unwrap();
+        assert!(format!("{err:#}").contains("another restore"), "{err:#}");
+        first.publish(Publish::Replace).unwrap();
+        assert_eq!(fs::read(&out).unwrap(), b"mine");
 
         fs::write(with_suffix(&out, "-wal"), b"stale").unwrap();
         let mut staged = StagedOutput::create(&out).unwrap();
