@@ -59,16 +59,21 @@ pub struct ThreadedInput(Threaded);
 
 impl InputDecoder {
     /// Wraps a decoder whose header was read; `threaded` moves its decoding to a thread.
-    pub fn new(decoder: Decoder<ObjectReader>, threaded: bool) -> Self {
+    pub fn new(decoder: Decoder<ObjectReader>, threaded: bool) -> anyhow::Result<Self> {
         if !threaded {
-            return Self::Inline(Box::new(decoder));
+            return Ok(Self::Inline(Box::new(decoder)));
         }
         let header = *decoder.header();
         let page_size = header.page_size.as_usize();
         let (to_merge, from_thread) = sync_channel(BATCHES - 1);
         let (recycle, recycled) = channel();
-        thread::spawn(move || decode_ahead(decoder, &to_merge, &recycled));
-        Self::Threaded(Box::new(ThreadedInput(Threaded {
+        thread::Builder::new()
+            .name("ltx-decode".into())
+            .spawn(move || decode_ahead(decoder, &to_merge, &recycled))
+            .map_err(|e| {
+                anyhow::anyhow!("cannot start a decoding thread: {e} (try a lower -parallelism)")
+            })?;
+        Ok(Self::Threaded(Box::new(ThreadedInput(Threaded {
             header,
             page_size,
             from_thread,
@@ -76,7 +81,7 @@ impl InputDecoder {
             batch: None,
             position: None,
             end: None,
-        })))
+        }))))
     }
 
     /// The file's header.

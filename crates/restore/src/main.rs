@@ -53,7 +53,8 @@ enum Command {
         /// Do nothing (exit 0) if the replica holds no backup.
         #[arg(long = "if-replica-exists")]
         if_replica_exists: bool,
-        /// Planned files decoded in parallel, each on its own thread.
+        /// How many planned files (the largest) are read and decoded ahead, each on a thread
+        /// of its own, while the merge runs; the others are decoded by the merge itself.
         #[arg(long, value_name = "N", default_value_t = 8,
               value_parser = clap::value_parser!(u16).range(1..=256))]
         parallelism: u16,

@@ -109,7 +109,7 @@ impl MergedPages {
             }
             inputs.push(Input {
                 object,
-                decoder: InputDecoder::new(decoder, threaded),
+                decoder: InputDecoder::new(decoder, threaded)?,
             });
         }
         let Some(last) = inputs.last() else {
