@@ -202,25 +202,27 @@ pub fn walk_database(
     let (page_size, commit, txid) = (merged.page_size, merged.commit, merged.txid);
     let lock_page = page_size.lock_byte_page();
     let zeros = vec![0u8; page_size.as_usize()];
-    let mut expected = 1u32;
+    // u64: the page after page u32::MAX must not overflow.
+    let (lock, commit_pages) = (u64::from(lock_page), u64::from(commit));
+    let mut expected = 1u64;
     let mut missing = None;
     while let Some((pgno, page)) = merged.next_page()? {
-        if expected == lock_page && pgno > lock_page {
+        if expected == lock && u64::from(pgno) > lock {
             sink(lock_page, &zeros)?;
             expected += 1;
         }
-        if pgno != expected {
+        if u64::from(pgno) != expected {
             missing = Some(expected);
             break;
         }
         sink(pgno, page)?;
-        expected = pgno + 1;
+        expected += 1;
     }
-    if missing.is_none() && expected == lock_page && lock_page <= commit {
+    if missing.is_none() && expected == lock && lock <= commit_pages {
         sink(lock_page, &zeros)?;
         expected += 1;
     }
-    if missing.is_none() && expected <= commit {
+    if missing.is_none() && expected <= commit_pages {
         missing = Some(expected);
     }
     let verified = merged.finish()?;

@@ -25,8 +25,8 @@ struct LocalSide {
     reader: BufReader<File>,
     page: Vec<u8>,
     sum: DatabaseChecksum,
-    pages: u32,
-    first_difference: Option<u32>,
+    pages: u64,
+    first_difference: Option<u64>,
     /// Bytes of a final partial page (a file that is not a whole number of pages).
     partial_tail: usize,
 }
@@ -52,7 +52,9 @@ impl LocalSide {
         let n = read_full(&mut self.reader, &mut self.page)?;
         if n == self.page.len() {
             self.pages += 1;
-            self.sum.add_page(self.pages, &self.page);
+            // Beyond u32::MAX pages no page number exists; such a file differs anyway.
+            self.sum
+                .add_page(u32::try_from(self.pages).unwrap_or(u32::MAX), &self.page);
             return Ok(true);
         }
         self.partial_tail = n;
@@ -63,7 +65,7 @@ impl LocalSide {
     fn compare(&mut self, pgno: u32, replica_page: &[u8], lock_page: u32) -> std::io::Result<()> {
         let missing = !self.next_page()?;
         if missing || (self.page[..] != *replica_page && pgno != lock_page) {
-            self.first_difference.get_or_insert(pgno);
+            self.first_difference.get_or_insert(u64::from(pgno));
         }
         Ok(())
     }
@@ -136,7 +138,7 @@ pub fn run(db: &Path, replica: &str, txid: Option<TxId>, parallelism: usize) -> 
         );
     }
     let same = local.sum.value() == replica_sum.value()
-        && local.pages == walked.commit
+        && local.pages == u64::from(walked.commit)
         && local.partial_tail == 0
         && local.first_difference.is_none();
     if !same {
