@@ -145,8 +145,17 @@ pub fn run(db: &Path, replica: &str, txid: Option<TxId>, parallelism: usize) -> 
         let first = local
             .first_difference
             .map_or_else(String::new, |p| format!("; first different page: {p}"));
+        let wal = crate::staged_output::with_suffix(db, "-wal");
+        let hint = match std::fs::metadata(&wal) {
+            Ok(meta) if meta.len() > 0 => format!(
+                "; {} is not empty and its pages are not compared: checkpoint the database \
+                 (PRAGMA wal_checkpoint(TRUNCATE)) and verify again",
+                wal.display()
+            ),
+            _ => String::new(),
+        };
         bail!(
-            "{} differs from the replica at TXID {}{first}",
+            "{} differs from the replica at TXID {}{first}{hint}",
             db.display(),
             walked.txid
         );

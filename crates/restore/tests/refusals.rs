@@ -334,6 +334,11 @@ fn verify_catches_one_flipped_byte_in_any_page() {
         assert_eq!(sums.len(), 2, "{run:#?}");
         assert_ne!(sums[0], sums[1], "{run:#?}");
     }
+    // A live database's WAL is not read: verify says so when it fails.
+    std::fs::write(common::sibling(&copy, "-wal"), b"frames").unwrap();
+    run(["verify", copy.to_str().unwrap(), root])
+        .fails_with(1, &["-wal is not empty", "checkpoint"]);
+    std::fs::remove_file(common::sibling(&copy, "-wal")).unwrap();
     // An older TXID is a different database; that TXID's image is equal.
     run(["verify", out, root, "-txid", "0000000000000004"]).fails_with(1, &["differs"]);
     fs::write(&copy, &s.images[3]).unwrap();
