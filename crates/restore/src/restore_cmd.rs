@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use walcast_replica::{Catalog, RestoreTarget, Timestamps};
+use walcast_replica::{Catalog, ReplicaSource, RestorePlan, RestoreTarget, Timestamps};
 
 use crate::merged_pages::{MergedPages, walk_database};
 use crate::staged_output::{Publish, StagedOutput, with_suffix};
@@ -57,21 +57,14 @@ pub fn run(request: &RestoreRequest) -> anyhow::Result<()> {
             );
         }
     }
-    let source = crate::replica_url::open(&request.replica)?;
-    let replica = source.describe();
-    let timestamps = match request.target {
-        RestoreTarget::Timestamp(_) => Timestamps::Read,
-        _ => Timestamps::Skip,
-    };
-    let catalog = Catalog::read(source.as_ref(), timestamps)
-        .with_context(|| format!("cannot list replica {replica}"))?;
-    if catalog.is_empty() && request.if_replica_exists {
-        eprintln!("replica {replica} holds no backups; nothing restored (-if-replica-exists)");
+    let Some(Planned {
+        source,
+        replica,
+        plan,
+    }) = plan(request)?
+    else {
         return Ok(());
-    }
-    let plan = catalog
-        .plan(request.target)
-        .with_context(|| format!("cannot restore {} from replica {replica}", request.target))?;
+    };
 
     let started = Instant::now();
     let mut staged = StagedOutput::create(out)?;
@@ -110,8 +103,16 @@ pub fn run(request: &RestoreRequest) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `-dry-run`: the planned files on stdout, one per line, then the TXID they reach.
-fn print_plan(request: &RestoreRequest) -> anyhow::Result<()> {
+/// A replica and the plan that restores the target from it.
+struct Planned {
+    source: Box<dyn ReplicaSource>,
+    replica: String,
+    plan: RestorePlan,
+}
+
+/// Lists the replica and plans; `None` when it is empty and `-if-replica-exists` says
+/// that is fine.
+fn plan(request: &RestoreRequest) -> anyhow::Result<Option<Planned>> {
     let source = crate::replica_url::open(&request.replica)?;
     let replica = source.describe();
     let timestamps = match request.target {
@@ -120,9 +121,25 @@ fn print_plan(request: &RestoreRequest) -> anyhow::Result<()> {
     };
     let catalog = Catalog::read(source.as_ref(), timestamps)
         .with_context(|| format!("cannot list replica {replica}"))?;
+    if catalog.is_empty() && request.if_replica_exists {
+        eprintln!("replica {replica} holds no backups; nothing restored (-if-replica-exists)");
+        return Ok(None);
+    }
     let plan = catalog
         .plan(request.target)
         .with_context(|| format!("cannot restore {} from replica {replica}", request.target))?;
+    Ok(Some(Planned {
+        source,
+        replica,
+        plan,
+    }))
+}
+
+/// `-dry-run`: the planned files on stdout, one per line, then the TXID they reach.
+fn print_plan(request: &RestoreRequest) -> anyhow::Result<()> {
+    let Some(Planned { replica, plan, .. }) = plan(request)? else {
+        return Ok(());
+    };
     for file in plan.files() {
         println!("{}  {} bytes", file.path(), file.size);
     }
