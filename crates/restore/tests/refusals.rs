@@ -185,6 +185,29 @@ fn files_from_another_database_are_refused() {
     );
     assert_no_output(&s.out);
 
+    // Another database's later files copied in: its TXIDs 7..=8 leave 6 missing.
+    fs::write(&foreign, ltx_for(&s.images, PAGE_SIZE, 4, 4)).unwrap();
+    // Eight states of the other database, so that it has files for TXIDs 7 and 8.
+    let other_history = [other.clone(), other.clone()].concat();
+    for t in [7u64, 8] {
+        fs::write(
+            object(&s, Level::L0, t, t),
+            ltx_for(&other_history, 1024, t, t),
+        )
+        .unwrap();
+    }
+    restore(&s.out, &s.root, &[]).fails_with(
+        1,
+        &[
+            "TXIDs 0000000000000006-0000000000000006 are missing",
+            "ltx/0/0000000000000007-0000000000000007.ltx",
+        ],
+    );
+    assert_no_output(&s.out);
+    for t in [7u64, 8] {
+        fs::remove_file(object(&s, Level::L0, t, t)).unwrap();
+    }
+
     // A file whose name does not match its header (copied in under another name).
     fs::write(&foreign, ltx_for(&s.images, PAGE_SIZE, 2, 2)).unwrap();
     restore(&s.out, &s.root, &[]).fails_with(
