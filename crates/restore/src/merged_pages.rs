@@ -14,16 +14,28 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use walcast_format::PageSize;
 use walcast_ltx::merge::is_contiguous;
-use walcast_ltx::{Decoder, TxId, VerifiedFile};
+use walcast_ltx::{DecodeError, Decoder, TxId, VerifiedFile};
 use walcast_replica::{ReplicaSource, RestorePlan};
 
 use crate::decode_thread::InputDecoder;
 
-/// What an error in a planned file means to the user, and what they can do.
-const DAMAGED: &str = "damaged LTX file (an earlier -txid may still restore without it)";
+/// Names the planned file an error came from, and says whether its bytes are damaged
+/// (and what the user can do) or reading it failed.
+fn in_file(object: &str, err: anyhow::Error) -> anyhow::Error {
+    let unreadable = err
+        .downcast_ref::<DecodeError>()
+        .is_some_and(|e| !e.is_malformed());
+    if unreadable {
+        err.context(format!("{object}: cannot read"))
+    } else {
+        err.context(format!(
+            "{object}: damaged LTX file (an earlier -txid may still restore without it)"
+        ))
+    }
+}
 
 /// One planned file being decoded, with its name for error messages.
 struct Input {
@@ -74,8 +86,7 @@ impl MergedPages {
         for (file, threaded) in plan.files().iter().zip(threaded) {
             let object = source.describe_object(file.level, file.name);
             let reader = source.open(file.level, file.name)?;
-            let decoder =
-                Decoder::new(reader).with_context(|| format!("{object}: not a valid LTX file"))?;
+            let decoder = Decoder::new(reader).map_err(|e| in_file(&object, e.into()))?;
             let header = decoder.header();
             if (header.min_txid, header.max_txid) != (file.name.min, file.name.max) {
                 bail!(
@@ -143,7 +154,7 @@ impl MergedPages {
         let next = input
             .decoder
             .advance()
-            .with_context(|| format!("{}: {DAMAGED}", input.object))?;
+            .map_err(|e| in_file(&input.object, e))?;
         if let Some(pgno) = next {
             self.heap.push(Reverse((pgno, Reverse(index))));
         }
@@ -181,12 +192,7 @@ impl MergedPages {
         let mut verified = Vec::with_capacity(self.inputs.len());
         for input in self.inputs {
             let object = input.object;
-            verified.push(
-                input
-                    .decoder
-                    .finish()
-                    .with_context(|| format!("{object}: {DAMAGED}"))?,
-            );
+            verified.push(input.decoder.finish().map_err(|e| in_file(&object, e))?);
         }
         Ok(verified)
     }

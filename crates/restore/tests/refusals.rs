@@ -74,8 +74,14 @@ fn a_missing_object_is_named_and_leaves_nothing() {
     restore(&s.out, &s.root, &[]).fails_with(1, &[&victim.display().to_string()]);
     assert_no_output(&s.out);
 
-    // Gone from the listing too: a hole in the TXIDs.
+    // Unreadable: a directory where the file should be.
     fs::remove_file(&victim).unwrap();
+    fs::create_dir(&victim).unwrap();
+    restore(&s.out, &s.root, &[]).fails_with(1, &[&format!("{}: cannot read", victim.display())]);
+    assert_no_output(&s.out);
+
+    // Gone from the listing too: a hole in the TXIDs.
+    fs::remove_dir(&victim).unwrap();
     restore(&s.out, &s.root, &[]).fails_with(
         1,
         &[
