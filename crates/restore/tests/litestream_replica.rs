@@ -11,7 +11,8 @@
 //!
 //! The tests prove on it:
 //! - byte-identical output to `litestream restore` at every TXID and at the latest, with
-//!   plans that use L0, compacted and snapshot files;
+//!   plans that use L0, compacted and snapshot files, and `verify` finding Litestream's
+//!   output equal to the replica at each of them;
 //! - the latest restore equal to the checkpointed source byte for byte, and `verify`
 //!   saying so;
 //! - every recorded moment restored by TXID and by timestamp with the recorded content,
@@ -218,6 +219,16 @@ fn output_is_byte_identical_to_litestream_restore_at_every_txid() {
             std::fs::read(&ours).unwrap() == std::fs::read(&theirs).unwrap(),
             "{label}: walcast-restore's output differs from litestream restore's"
         );
+        // verify computes the same state without writing it: Litestream's file is equal.
+        let mut args = vec![
+            "verify".to_owned(),
+            theirs.display().to_string(),
+            url.clone(),
+        ];
+        if let Some(t) = &txid_arg {
+            args.extend(["-txid".to_owned(), t.clone()]);
+        }
+        run(&args).ok();
     }
     // Which compaction level a plan picks depends on where Litestream's wall-clock
     // compactions happened to end; every run has snapshots, compactions and L0 files.
