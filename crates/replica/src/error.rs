@@ -17,6 +17,22 @@ pub enum ReplicaError {
         /// The OS error.
         source: io::Error,
     },
+    /// Reading an object's bytes failed.
+    #[error("{object}: cannot read: {source}")]
+    ObjectRead {
+        /// The object, as [`crate::ReplicaSource::describe_object`] names it.
+        object: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// An object's LTX header is not valid: the object is damaged or not an LTX file.
+    #[error("{object}: not a valid LTX file: {detail}")]
+    BadHeader {
+        /// The object, as [`crate::ReplicaSource::describe_object`] names it.
+        object: String,
+        /// What is wrong, with the byte offset.
+        detail: String,
+    },
     /// The file is not in the replica.
     #[error("{}: not in the replica (deleted by retention, or never written)", path.display())]
     Missing {

@@ -13,6 +13,8 @@
 pub mod dir;
 mod error;
 pub mod layout;
+pub mod plan;
+pub mod source;
 
 pub use dir::{DirReplica, PutOutcome};
 pub use error::ReplicaError;
@@ -21,6 +23,8 @@ pub mod store;
 pub mod target;
 pub mod url;
 
+pub use plan::{Catalog, PlanError, ReplicaFile, RestorePlan, RestoreTarget, Timestamps};
+pub use source::{ObjectInfo, ObjectReader, ReplicaSource};
 pub use store::{
     ClientSettings, Env, LtxObject, LtxReader, ObjectLayout, ObjectReplica, Operation,
     OperationCounts, ReplicaClient, ReplicaStats, RetryPolicy, StoreError,
