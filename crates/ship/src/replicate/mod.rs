@@ -24,10 +24,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use tracing::{info, warn};
-use walcast_replica::DirReplica;
+use walcast_replica::ReplicaClient;
 
 use self::staging::StagingDir;
 use self::sync::{DatabaseSync, StepError, Stepped};
@@ -46,7 +46,9 @@ const ATTACH_RETRY: Duration = Duration::from_secs(1);
 pub struct ReplicateArgs {
     /// The SQLite database to replicate (in WAL mode, opened by the application).
     pub db: PathBuf,
-    /// Where to replicate: a directory or a file:///path URL.
+    /// Where to replicate: a directory, file:///path, s3://bucket/path?endpoint=…&region=…,
+    /// gs://bucket/path or abs://account@container/path. S3 credentials come from
+    /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or LITESTREAM_ACCESS_KEY_ID/…).
     pub url: String,
     /// Sync and upload once, then exit (for cron jobs and tests).
     #[arg(long)]
@@ -56,24 +58,18 @@ pub struct ReplicateArgs {
     pub sync_interval: Duration,
 }
 
-/// A replica destination.
-fn replica_from_url(url: &str) -> anyhow::Result<DirReplica> {
-    if let Some(path) = url.strip_prefix("file://") {
-        if !path.starts_with('/') {
-            bail!(
-                "replica URL {url:?}: a file URL needs an absolute path, like file:///var/backups/app"
-            );
-        }
-        return Ok(DirReplica::new(path));
-    }
-    if let Some((scheme, _)) = url.split_once("://") {
-        bail!(
-            "replica URL {url:?}: the {scheme}:// scheme is not supported by this build yet; use a directory or a file:///path URL"
-        );
-    }
-    Ok(DirReplica::new(
-        std::path::absolute(url).with_context(|| format!("replica path {url:?}"))?,
-    ))
+/// A replica client for a URL (`file:///dir`, `s3://…`, `gs://…`, `abs://…`) or a
+/// directory path. Builds the client and sends no request.
+fn replica_from_url(url: &str) -> anyhow::Result<ReplicaClient> {
+    let url = if url.contains("://") {
+        url.to_owned()
+    } else {
+        let path = std::path::absolute(url).with_context(|| format!("replica path {url:?}"))?;
+        path.to_str()
+            .with_context(|| format!("replica path {url:?} is not UTF-8"))?
+            .to_owned()
+    };
+    ReplicaClient::from_url(&url).with_context(|| format!("replica URL {url:?}"))
 }
 
 /// SIGINT and SIGTERM set the returned flag; a second one exits at once (code 1).
@@ -93,12 +89,12 @@ pub fn run(args: &ReplicateArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_flag()?;
     let staging = StagingDir::for_database(&db)?;
     let replica_max = sync::replica_max(&replica)
-        .with_context(|| format!("cannot read the replica at {}", replica.root().display()))?;
+        .with_context(|| format!("cannot read the replica at {}", replica.target()))?;
     let mut sync = DatabaseSync::new(&db, staging.clone(), replica_max);
     if !first_step(&mut sync, &shutdown)? {
         return Ok(());
     }
-    info!(db = %db.display(), replica = %replica.root().display(), "replicating");
+    info!(db = %db.display(), replica = %replica.target(), "replicating");
     let (upload_tx, upload_rx) = sync_channel(1);
     let uploader = Uploader {
         staging,

@@ -46,6 +46,23 @@ struct PositionJson {
     wal: Option<String>,
 }
 
+/// Removes the temporary files (`*.tmp`) a crash left in `dir`.
+fn remove_temporaries(dir: &Path) -> anyhow::Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.ends_with(TMP_SUFFIX))
+        {
+            fs::remove_file(&path)
+                .with_context(|| format!("{}: cannot remove stale file", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// The staging directory of one database.
 #[derive(Clone, Debug)]
 pub struct StagingDir {
@@ -84,21 +101,8 @@ impl StagingDir {
         let dir = self.l0_dir();
         fs::create_dir_all(&dir)
             .with_context(|| format!("{}: cannot create the staging directory", dir.display()))?;
-        for entry in
-            fs::read_dir(&dir).with_context(|| format!("{}: cannot list", dir.display()))?
-        {
-            let entry = entry?;
-            let path = entry.path();
-            if entry
-                .file_name()
-                .to_str()
-                .is_some_and(|n| n.ends_with(TMP_SUFFIX))
-            {
-                fs::remove_file(&path)
-                    .with_context(|| format!("{}: cannot remove stale file", path.display()))?;
-            }
-        }
-        Ok(())
+        remove_temporaries(&dir)?;
+        remove_temporaries(&self.root)
     }
 
     /// Staged L0 files in TXID order.

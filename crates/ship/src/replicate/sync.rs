@@ -492,14 +492,14 @@ fn store_or_lost(e: anyhow::Error) -> StepError {
     }
 }
 
-/// The newest TXID of a directory replica, over every level.
-pub fn replica_max(replica: &walcast_replica::DirReplica) -> anyhow::Result<ReplicaMax> {
+/// The newest TXID of a replica, over every level (one listing per level).
+pub fn replica_max(replica: &walcast_replica::ReplicaClient) -> anyhow::Result<ReplicaMax> {
     let mut max = None;
     for level in walcast_replica::Level::all() {
         let files = replica
             .list(level)
             .with_context(|| format!("cannot list level {level} of the replica"))?;
-        max = max.max(files.last().map(|f| f.max));
+        max = max.max(files.last().map(|f| f.name.max));
     }
     Ok(max)
 }

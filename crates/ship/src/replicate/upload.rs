@@ -12,7 +12,6 @@
 //! order, and the first failure stops the round so no later object overtakes it.
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tracing::{debug, warn};
 use walcast_ltx::{LtxFileName, MergeOptions};
-use walcast_replica::{DirReplica, Level};
+use walcast_replica::{Level, ReplicaClient};
 
 use super::staging::StagingDir;
 
@@ -32,10 +31,9 @@ const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Staged files of one database, and the replica they go to.
-#[derive(Clone, Debug)]
 pub struct Uploader {
     pub staging: StagingDir,
-    pub replica: DirReplica,
+    pub replica: ReplicaClient,
     /// At most one upload round per interval (Litestream's `sync-interval`).
     pub interval: Duration,
 }
@@ -60,14 +58,17 @@ impl Uploader {
             min: first.min,
             max: last.max,
         };
-        let object = if group.len() == 1 {
-            self.open_staged(*first)?
+        let merged;
+        let path = if group.len() == 1 {
+            self.staging.l0_path(*first)
         } else {
-            self.merge(group)?
+            merged = self.merge(group)?;
+            merged.path().to_owned()
         };
-        let outcome = self.replica.put(Level::L0, name, object).with_context(|| {
-            format!("cannot upload {name} to {}", self.replica.root().display())
-        })?;
+        let outcome = self
+            .replica
+            .put_file(Level::L0, name, &path)
+            .with_context(|| format!("cannot upload {name} to {}", self.replica.target()))?;
         debug!(file = %name, files = group.len(), ?outcome, "uploaded");
         for staged in group {
             self.staging.remove(*staged)?;
@@ -80,30 +81,32 @@ impl Uploader {
         File::open(&path).with_context(|| format!("{}: cannot open staged file", path.display()))
     }
 
-    /// Merges staged files into an unnamed temporary file in the staging directory.
-    fn merge(&self, group: &[LtxFileName]) -> anyhow::Result<File> {
+    /// Merges staged files into a temporary file in the staging directory (removed when
+    /// dropped).
+    fn merge(&self, group: &[LtxFileName]) -> anyhow::Result<tempfile::NamedTempFile> {
         let inputs = group
             .iter()
             .map(|name| self.open_staged(*name).map(std::io::BufReader::new))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let out = tempfile::tempfile_in(self.staging.root()).with_context(|| {
-            format!(
-                "{}: cannot create a temporary file",
-                self.staging.root().display()
-            )
-        })?;
-        let merged =
-            walcast_ltx::merge(inputs, out, &MergeOptions::default()).with_context(|| {
+        let out = tempfile::Builder::new()
+            .prefix("upload-")
+            .suffix(".ltx.tmp")
+            .tempfile_in(self.staging.root())
+            .with_context(|| {
                 format!(
-                    "cannot merge staged files {}..{} in {}",
-                    group.first().map(ToString::to_string).unwrap_or_default(),
-                    group.last().map(ToString::to_string).unwrap_or_default(),
+                    "{}: cannot create a temporary file",
                     self.staging.root().display()
                 )
             })?;
-        let mut file = merged.output.writer;
-        file.seek(SeekFrom::Start(0))?;
-        Ok(file)
+        walcast_ltx::merge(inputs, out.as_file(), &MergeOptions::default()).with_context(|| {
+            format!(
+                "cannot merge staged files {}..{} in {}",
+                group.first().map(ToString::to_string).unwrap_or_default(),
+                group.last().map(ToString::to_string).unwrap_or_default(),
+                self.staging.root().display()
+            )
+        })?;
+        Ok(out)
     }
 
     /// Runs until `wake` is disconnected, uploading on every message and at least every

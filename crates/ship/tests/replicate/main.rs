@@ -6,3 +6,4 @@ mod support;
 mod concurrency;
 mod footprint;
 mod refusals;
+mod s3;

@@ -8,7 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use walcast_testbed::litestream::{Litestream, Target};
+use walcast_testbed::litestream::Litestream;
 use walcast_testbed::sqlite::{self, CheckpointMode, Session};
 use walcast_testbed::wait;
 
@@ -39,12 +39,25 @@ pub struct Walcast {
 impl Walcast {
     /// `walcast replicate DB DIR [extra...]`, logging at debug level to `log`.
     pub fn start(db: &Path, replica: &Path, log: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        let url = format!("file://{}", replica.display());
+        Self::start_url(db, &url, &[], log, extra)
+    }
+
+    /// `walcast replicate DB URL [extra...]` with `env` added to its environment.
+    pub fn start_url(
+        db: &Path,
+        url: &str,
+        env: &[(String, String)],
+        log: &Path,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         let out = File::options().create(true).append(true).open(log)?;
         let child = walcast()
             .arg("replicate")
             .arg(db)
-            .arg(format!("file://{}", replica.display()))
+            .arg(url)
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("WALCAST_LOG", "walcast=debug")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -126,6 +139,18 @@ impl Drop for Walcast {
 /// requires the two files to be equal byte for byte and the restore to pass
 /// `PRAGMA integrity_check`.
 pub fn assert_restores_exactly(db: &Path, replica: &Path, out: &Path) -> anyhow::Result<()> {
+    let url = format!("file://{}", replica.display());
+    assert_url_restores_exactly(db, &url, &[], out)
+}
+
+/// [`assert_restores_exactly`] for any replica URL, Litestream running with `env` (the S3
+/// server's credentials; the testbed already drops `AWS_CA_BUNDLE`).
+pub fn assert_url_restores_exactly(
+    db: &Path,
+    url: &str,
+    env: &[(String, String)],
+    out: &Path,
+) -> anyhow::Result<()> {
     let result = sqlite::checkpoint(db, CheckpointMode::Truncate)?;
     if result.busy != 0 {
         bail!(
@@ -133,8 +158,18 @@ pub fn assert_restores_exactly(db: &Path, replica: &Path, out: &Path) -> anyhow:
             db.display()
         );
     }
-    let url = format!("file://{}", replica.display());
-    Litestream::locate()?.restore(&Target::Url(&url), out, None)?;
+    let restored = Litestream::locate()?
+        .command(["restore", "-o"])
+        .arg(out)
+        .arg(url)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()?;
+    if !restored.status.success() {
+        bail!(
+            "litestream restore {url}: {}",
+            String::from_utf8_lossy(&restored.stderr)
+        );
+    }
     let (source, restored) = (std::fs::read(db)?, std::fs::read(out)?);
     if source.len() != restored.len() {
         bail!(
