@@ -11,6 +11,7 @@
 
 mod duration;
 mod encode;
+mod exec;
 mod frames;
 mod staging;
 mod start;
@@ -19,6 +20,7 @@ mod upload;
 mod wake;
 
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -27,8 +29,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use tracing::{info, warn};
+use walcast_lock::AttachError;
 use walcast_replica::ReplicaClient;
 
+use self::exec::ExecChild;
 use self::staging::StagingDir;
 use self::sync::{DatabaseSync, StepError, Stepped};
 use self::upload::Uploader;
@@ -40,7 +44,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// Pause after a failed step before the next attempt.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// Pause between attach attempts while the application has not opened the database.
-const ATTACH_RETRY: Duration = Duration::from_secs(1);
+const ATTACH_RETRY: Duration = Duration::from_millis(100);
 
 #[derive(Args, Debug)]
 pub struct ReplicateArgs {
@@ -53,6 +57,10 @@ pub struct ReplicateArgs {
     /// Sync and upload once, then exit (for cron jobs and tests).
     #[arg(long)]
     pub once: bool,
+    /// Run this command (through `sh -c`) as the application: signals are forwarded to it,
+    /// and when it exits walcast finishes its last upload and exits with its code.
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
     /// How often staged changes go up to the replica, as one object per interval.
     #[arg(long = "sync-interval", default_value = "1s", value_parser = duration::parse_duration)]
     pub sync_interval: Duration,
@@ -82,18 +90,68 @@ fn shutdown_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+/// When to stop: on SIGINT/SIGTERM, or, with `-exec`, when the application exits (a
+/// signal is forwarded to it first, and replication goes on until it has exited).
+struct Lifetime {
+    shutdown: Arc<AtomicBool>,
+    child: Option<ExecChild>,
+    child_status: Option<ExitStatus>,
+}
+
+impl Lifetime {
+    fn should_stop(&mut self) -> anyhow::Result<bool> {
+        let Some(child) = self.child.as_mut() else {
+            return Ok(self.shutdown.load(Ordering::Relaxed));
+        };
+        if let Some(status) = child.exited()? {
+            info!("the application exited ({status})");
+            self.child_status = Some(status);
+            return Ok(true);
+        }
+        if self.shutdown.load(Ordering::Relaxed) {
+            child.forward_shutdown();
+        }
+        Ok(false)
+    }
+}
+
 pub fn run(args: &ReplicateArgs) -> anyhow::Result<()> {
     let db = std::path::absolute(&args.db)
         .with_context(|| format!("database path {}", args.db.display()))?;
     let replica = replica_from_url(&args.url)?;
-    let shutdown = shutdown_flag()?;
+    let mut life = Lifetime {
+        shutdown: shutdown_flag()?,
+        child: None,
+        child_status: None,
+    };
     let staging = StagingDir::for_database(&db)?;
     let replica_max = sync::replica_max(&replica)
         .with_context(|| format!("cannot read the replica at {}", replica.target()))?;
-    let mut sync = DatabaseSync::new(&db, staging.clone(), replica_max);
-    if !first_step(&mut sync, &shutdown)? {
-        return Ok(());
+    if let Some(command) = &args.exec {
+        life.child = Some(ExecChild::spawn(command)?);
     }
+    let mut sync = DatabaseSync::new(&db, staging.clone(), replica_max);
+    if first_step(&mut sync, &mut life)? {
+        replicate(args, &mut sync, staging, replica, &mut life)?;
+    }
+    if let Some(status) = life.child_status {
+        let code = exec::exit_code(status);
+        if code != 0 {
+            std::process::exit(code);
+        }
+    }
+    Ok(())
+}
+
+/// The sync loop once attached, then the final sync and upload.
+fn replicate(
+    args: &ReplicateArgs,
+    sync: &mut DatabaseSync,
+    staging: StagingDir,
+    replica: ReplicaClient,
+    life: &mut Lifetime,
+) -> anyhow::Result<()> {
+    let db = sync.db().to_owned();
     info!(db = %db.display(), replica = %replica.target(), "replicating");
     let (upload_tx, upload_rx) = sync_channel(1);
     let uploader = Uploader {
@@ -105,7 +163,7 @@ pub fn run(args: &ReplicateArgs) -> anyhow::Result<()> {
     let _ = upload_tx.try_send(());
     if !args.once {
         let waker = WalWaker::watch(&wal_path(&db), POLL_INTERVAL);
-        while !shutdown.load(Ordering::Relaxed) {
+        while !life.should_stop()? {
             match sync.step() {
                 Ok(Stepped::Staged) => {
                     let _ = upload_tx.try_send(());
@@ -129,6 +187,10 @@ pub fn run(args: &ReplicateArgs) -> anyhow::Result<()> {
     if let Some(position) = sync.last_position() {
         info!(db = %db.display(), txid = %position.txid, "stopped; replica is up to date");
     }
+    if let Some(child) = life.child.take().filter(|_| life.child_status.is_none()) {
+        // -once with -exec: wait for the application as well.
+        life.child_status = Some(child.wait()?);
+    }
     Ok(())
 }
 
@@ -140,12 +202,17 @@ fn wal_path(db: &Path) -> PathBuf {
 
 /// Attaches and runs the first sync, waiting while the application has not opened the
 /// database. `false` if a signal came first.
-fn first_step(sync: &mut DatabaseSync, shutdown: &AtomicBool) -> anyhow::Result<bool> {
+fn first_step(sync: &mut DatabaseSync, life: &mut Lifetime) -> anyhow::Result<bool> {
     let mut told = false;
-    while !shutdown.load(Ordering::Relaxed) {
+    while !life.should_stop()? {
         match sync.step() {
             Ok(_) => return Ok(true),
-            Err(StepError::Attach(e)) if e.is_retryable() => {
+            // With -exec the application may not have created its database yet.
+            Err(StepError::Attach(e))
+                if e.is_retryable()
+                    || (life.child.is_some()
+                        && matches!(e, AttachError::DatabaseMissing { .. })) =>
+            {
                 if !told {
                     info!("{e}");
                     told = true;

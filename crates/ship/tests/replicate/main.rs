@@ -4,6 +4,7 @@
 mod support;
 
 mod concurrency;
+mod exec;
 mod footprint;
 mod refusals;
 mod s3;
