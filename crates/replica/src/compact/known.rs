@@ -31,6 +31,8 @@ pub(crate) struct KnownFile {
 #[derive(Debug, Default)]
 pub(crate) struct KnownLevels {
     levels: [Option<BTreeMap<LtxFileName, KnownFile>>; 10],
+    /// Levels listed or refreshed since [`KnownLevels::new_run`].
+    fresh: [bool; 10],
 }
 
 impl KnownLevels {
@@ -56,12 +58,23 @@ impl KnownLevels {
         Ok(slot.get_or_insert_with(BTreeMap::new))
     }
 
-    /// Adds the files written to `level` since it was listed (one `list_after` request).
+    /// Starts a run: levels are refreshed at most once per run.
+    pub(crate) fn new_run(&mut self) {
+        self.fresh = [false; 10];
+    }
+
+    /// Adds the files written to `level` since it was listed (one `list_after` request),
+    /// unless that was done already in this run.
     pub(crate) fn refresh(
         &mut self,
         client: &ReplicaClient,
         level: Level,
     ) -> Result<(), CompactError> {
+        let fresh = &mut self.fresh[usize::from(level.get())];
+        if *fresh {
+            return Ok(());
+        }
+        *fresh = true;
         let Some(files) = self.slot(level) else {
             self.files(client, level)?;
             return Ok(());
@@ -111,6 +124,7 @@ impl KnownLevels {
     /// Forgets everything: the next use lists again.
     pub(crate) fn forget(&mut self) {
         self.levels = Default::default();
+        self.fresh = [false; 10];
     }
 
     /// The header timestamp of a file of `level`, reading its header if it is not known.

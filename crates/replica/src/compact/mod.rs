@@ -115,6 +115,7 @@ impl Compactor {
         now: SystemTime,
     ) -> Result<CompactionReport, CompactError> {
         let mut report = CompactionReport::default();
+        self.known.new_run();
         let result = self.run_steps(client, unix_ms(now), &mut report);
         match result {
             Ok(()) => Ok(report),

@@ -42,6 +42,13 @@ impl Compactor {
             return Ok(Vec::new());
         };
         let retention = millis(self.schedule.l0_retention());
+        // L0 is refreshed only when a deletion is possible, so that "the newest L0 file"
+        // is the replica's, not the newest this compactor happened to see.
+        let oldest = self.known.files(client, Level::L0)?.keys().next().copied();
+        if oldest.is_none_or(|n| n.max > covered_to) {
+            return Ok(Vec::new());
+        }
+        self.known.refresh(client, Level::L0)?;
         let files: Vec<LtxFileName> = self
             .known
             .files(client, Level::L0)?

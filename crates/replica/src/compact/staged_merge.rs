@@ -206,7 +206,10 @@ fn store(
     match client.put_file(level, name, path) {
         Ok(PutOutcome::Written) => Ok(OutputOutcome::Written),
         Ok(PutOutcome::AlreadyPresent) => Ok(OutputOutcome::AlreadyPresent),
-        Err(StoreError::Conflict { location }) => {
+        Err(
+            StoreError::Conflict { .. } | StoreError::Dir(crate::ReplicaError::Conflict { .. }),
+        ) => {
+            let location = client.location(level, name);
             let existing = BufReader::with_capacity(READ_BUFFER, client.get(level, name)?);
             match verify(existing) {
                 Ok(file) if file.header().file_name() == name => Ok(OutputOutcome::Adopted),
