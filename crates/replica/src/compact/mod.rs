@@ -85,8 +85,11 @@ pub struct Compactor {
 
 impl Compactor {
     /// A compactor that merges into staging files under `staging` (created if missing;
-    /// leftovers of a crashed run are removed). It needs free space there for one output
-    /// at a time (a snapshot is about the size of the database, compressed).
+    /// leftovers of a crashed run are removed). `staging` must belong to this compactor
+    /// alone: one directory per replica (e.g. `.<db>-walcast/compact-<replica>`), never
+    /// shared by two compactors at once. It needs free space there for one output at a
+    /// time, twice that while a backlog of more than [`MAX_OPEN_INPUTS`] files merges (a
+    /// snapshot is about the size of the database, compressed).
     pub fn new(schedule: LevelSchedule, staging: impl Into<PathBuf>) -> Result<Self, CompactError> {
         let staging = staging.into();
         std::fs::create_dir_all(&staging)

@@ -1,10 +1,13 @@
 //! Builds one compaction output (an Ln file or an L9 snapshot) from replica objects: a
-//! streaming merge ([`walcast_ltx::merge`]) into a staging file, then one
+//! streaming merge into a staging file, then one
 //! [`ReplicaClient::put_file`], then the staging file is removed.
 //!
-//! Memory is bounded whatever the database size: the merge holds one page and one
-//! compressed page per input, a 64 KiB read buffer per input and the output's page index
-//! (a few bytes per page written); the upload is served from a map of the staging file.
+//! Memory: the merge ([`walcast_ltx::merge()`]) holds, per input, one page, one compressed
+//! page and the decoder's 64 KiB read buffer, plus the encoder's 64 KiB write buffer and
+//! its page index (three varints per page written, about 10 bytes: some 2.5 MB per GiB of
+//! 4 KiB pages, the one part that grows with the database, as in Litestream's encoder);
+//! nothing holds a whole input or output. The upload is served from a map of the staging
+//! file (file-backed pages the kernel can drop, not heap).
 //! At most [`MAX_OPEN_INPUTS`] inputs are open at once: more are merged in groups into
 //! staging files first, and those are merged in turn, so a large backlog neither holds
 //! hundreds of object streams open nor grows memory with their number.
@@ -21,7 +24,7 @@
 //! once it returns.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use walcast_ltx::{LtxFileName, MergeOptions, merge, verify};
@@ -33,9 +36,6 @@ use crate::store::{ReplicaClient, StoreError};
 
 /// At most this many inputs are read at once.
 pub const MAX_OPEN_INPUTS: usize = 32;
-
-/// Read buffer per input.
-const READ_BUFFER: usize = 64 * 1024;
 
 /// Prefix of every staging file, so that leftovers of a crashed run can be removed.
 pub(crate) const STAGING_PREFIX: &str = ".walcast-compact-";
@@ -158,7 +158,8 @@ pub(crate) fn build(
     Ok((built, timestamps))
 }
 
-type Input = BufReader<Box<dyn Read + Send>>;
+/// One input stream (the decoder buffers its reads).
+type Input = Box<dyn Read + Send>;
 
 fn open_objects(
     client: &ReplicaClient,
@@ -166,8 +167,7 @@ fn open_objects(
 ) -> Result<Vec<Input>, CompactError> {
     let mut readers = Vec::with_capacity(group.len());
     for (level, name) in group {
-        let body: Box<dyn Read + Send> = Box::new(client.get(*level, *name)?);
-        readers.push(BufReader::with_capacity(READ_BUFFER, body));
+        readers.push(Box::new(client.get(*level, *name)?) as Input);
     }
     Ok(readers)
 }
@@ -177,8 +177,7 @@ fn open_staged(group: &[Staged]) -> Result<Vec<Input>, CompactError> {
     for staged in group {
         let file = File::open(&staged.0)
             .map_err(|e| CompactError::staging(&staged.0, "open a partial merge", e))?;
-        let body: Box<dyn Read + Send> = Box::new(file);
-        readers.push(BufReader::with_capacity(READ_BUFFER, body));
+        readers.push(Box::new(file) as Input);
     }
     Ok(readers)
 }
@@ -210,8 +209,7 @@ fn store(
             StoreError::Conflict { .. } | StoreError::Dir(crate::ReplicaError::Conflict { .. }),
         ) => {
             let location = client.location(level, name);
-            let existing = BufReader::with_capacity(READ_BUFFER, client.get(level, name)?);
-            match verify(existing) {
+            match verify(client.get(level, name)?) {
                 Ok(file) if file.header().file_name() == name => Ok(OutputOutcome::Adopted),
                 Ok(file) => Err(CompactError::ConflictingOutput {
                     object: location,
