@@ -324,6 +324,7 @@ fn assert_litestream_restores(
     let latest = u64::try_from(states.len()).unwrap();
     for txid in std::iter::once(None).chain(txids.iter().copied().map(Some)) {
         let out = dir.join(format!("litestream-{}.db", txid.unwrap_or(0)));
+        let _ = std::fs::remove_file(&out); // an earlier check's
         let hex = txid.map(|t| format!("{t:016x}"));
         let mut args = vec!["restore", "-o", out.to_str().unwrap()];
         if let Some(hex) = &hex {
@@ -400,43 +401,75 @@ fn s3_replica_compacts_snapshots_and_retains_by_the_rules() {
     assert_litestream_restores(command, &url, dir.path(), &states, &[12, 19]);
 }
 
-#[test]
-fn an_interrupted_compaction_leaves_a_restorable_replica_and_the_next_run_completes() {
-    let dir = tempfile::tempdir().unwrap();
-    let states = history(dir.path(), 6);
-    let url = format!("file://{}", dir.path().join("replica").display());
-    let client = ReplicaClient::from_url(&url).unwrap();
+/// A replica to test on: its URL and the credentials its clients and Litestream need.
+struct Place {
+    url: String,
+    credentials: Vec<(String, String)>,
+}
+
+impl Place {
+    fn directory(dir: &Path, tag: &str) -> Self {
+        let url = format!("file://{}", dir.join(tag).display());
+        Self {
+            url,
+            credentials: Vec::new(),
+        }
+    }
+
+    fn s3(server: &S3Server, tag: &str) -> Self {
+        Self {
+            url: server.url(&format!("walcast/{tag}")),
+            credentials: server.credentials(),
+        }
+    }
+
+    fn client(&self) -> ReplicaClient {
+        let target = ReplicaTarget::parse_url(&self.url).unwrap();
+        let settings = ClientSettings {
+            env: Env::from_pairs(self.credentials.clone()),
+            ..ClientSettings::default()
+        };
+        ReplicaClient::open(target, settings).unwrap()
+    }
+
+    /// Litestream restores this replica at the latest TXID and at `txids`, byte for byte.
+    fn assert_litestream_restores(&self, dir: &Path, states: &[Vec<u8>], txids: &[u64]) {
+        let ls = Litestream::locate().unwrap();
+        let command = |args: &[&str]| {
+            let mut cmd = ls.command(args);
+            cmd.envs(self.credentials.iter().cloned());
+            cmd
+        };
+        assert_litestream_restores(command, &self.url, dir, states, txids);
+    }
+}
+
+/// A compaction stopped after storing its outputs, before retention, on `place`.
+fn interrupted_compaction(place: &Place, dir: &Path) {
+    let states = history(dir, 6);
+    let client = place.client();
     for k in 1..=6 {
         upload(&client, &states, k);
     }
-    let staging = dir.path().join("staging");
+    let staging = dir.join("staging");
     let l1 = Level::new(1).unwrap();
     // A second compactor looks at the replica before the first one writes (it will not
     // see the first one's outputs: as after a crash that lost the answer to a PUT).
     let mut stale = Compactor::new(schedule(), &staging).unwrap();
-    assert!(
-        stale
-            .enforce_retention(&client, time_of(6))
-            .unwrap()
-            .is_empty()
-    );
+    let none = stale.enforce_retention(&client, time_of(6)).unwrap();
+    assert!(none.is_empty());
 
     // The first one stores L1 and a snapshot, then "crashes" before retention.
     let mut first = Compactor::new(schedule(), &staging).unwrap();
     let built = first.compact_level(&client, l1).unwrap().unwrap();
-    assert_eq!(
-        (built.name.to_string(), built.outcome),
-        (
-            "0000000000000001-0000000000000006.ltx".into(),
-            OutputOutcome::Written
-        )
-    );
+    let expected = "0000000000000001-0000000000000006.ltx";
+    assert_eq!(built.name.to_string(), expected);
+    assert_eq!(built.outcome, OutputOutcome::Written);
     let snapshot = first.snapshot(&client).unwrap().unwrap();
     assert_eq!(snapshot.level, Level::SNAPSHOT);
     drop(first);
     assert!(restore(&client, RestoreTarget::Latest).unwrap() == states[5]);
-    let ls = Litestream::locate().unwrap();
-    assert_litestream_restores(|a: &[&str]| ls.command(a), &url, dir.path(), &states, &[3]);
+    place.assert_litestream_restores(dir, &states, &[3]);
 
     // The retry rebuilds the same bytes: already present, not a conflict.
     let again = stale.compact_level(&client, l1).unwrap().unwrap();
@@ -445,10 +478,8 @@ fn an_interrupted_compaction_leaves_a_restorable_replica_and_the_next_run_comple
         (built.name, OutputOutcome::AlreadyPresent)
     );
     let again = stale.snapshot(&client).unwrap().unwrap();
-    assert_eq!(
-        (again.name, again.outcome),
-        (snapshot.name, OutputOutcome::AlreadyPresent)
-    );
+    let present = (snapshot.name, OutputOutcome::AlreadyPresent);
+    assert_eq!((again.name, again.outcome), present);
 
     // A fresh compactor later finishes retention: L0 1..5 are covered and old.
     let mut next = Compactor::new(schedule(), &staging).unwrap();
@@ -456,22 +487,31 @@ fn an_interrupted_compaction_leaves_a_restorable_replica_and_the_next_run_comple
     let deleted: Vec<u64> = report.deleted.iter().map(|(_, n)| n.max.get()).collect();
     assert_eq!(deleted, [1, 2, 3, 4, 5]);
     assert!(restore(&client, RestoreTarget::Latest).unwrap() == states[5]);
-    assert_eq!(
-        std::fs::read_dir(&staging).unwrap().count(),
-        0,
-        "staging files left"
-    );
+    place.assert_litestream_restores(dir, &states, &[]);
+    let left = std::fs::read_dir(&staging).unwrap().count();
+    assert_eq!(left, 0, "staging files left");
 }
 
 #[test]
-fn an_existing_output_is_kept_only_if_it_verifies_as_that_txid_range() {
+fn an_interrupted_compaction_on_a_directory_leaves_it_restorable_and_the_next_run_completes() {
     let dir = tempfile::tempdir().unwrap();
-    let states = history(dir.path(), 3);
+    interrupted_compaction(&Place::directory(dir.path(), "replica"), dir.path());
+}
+
+#[test]
+fn an_interrupted_compaction_on_s3_leaves_it_restorable_and_the_next_run_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start().unwrap();
+    interrupted_compaction(&Place::s3(&server, "app"), dir.path());
+}
+
+/// An object already at an output's name, valid or damaged, on `adopted` and `damaged`.
+fn existing_output(adopted: &Place, damaged: &Place, dir: &Path) {
+    let states = history(dir, 3);
     let l1 = Level::new(1).unwrap();
     let name: LtxFileName = "0000000000000001-0000000000000003.ltx".parse().unwrap();
-    let replica = |tag: &str| {
-        let url = format!("file://{}", dir.path().join(tag).display());
-        let client = ReplicaClient::from_url(&url).unwrap();
+    let replica = |place: &Place| {
+        let client = place.client();
         for k in 1..=3 {
             upload(&client, &states, k);
         }
@@ -480,33 +520,46 @@ fn an_existing_output_is_kept_only_if_it_verifies_as_that_txid_range() {
 
     // Another valid file of TXIDs 1-3 (every page of state 3, another timestamp), stored
     // after the compactor listed L1 (as by an earlier run that crashed).
-    let adopted = replica("adopted");
-    let mut compactor = Compactor::new(schedule(), dir.path().join("s1")).unwrap();
-    assert!(compactor.enforce_retention(&adopted, 0).unwrap().is_empty());
+    let client = replica(adopted);
+    let mut compactor = Compactor::new(schedule(), dir.join("s1")).unwrap();
+    assert!(compactor.enforce_retention(&client, 0).unwrap().is_empty());
     let other = full_file(&states[2], 3, time_of(3) + 5);
-    adopted.put(l1, name, &other[..]).unwrap();
-    let built = compactor.compact_level(&adopted, l1).unwrap().unwrap();
+    client.put(l1, name, &other[..]).unwrap();
+    let built = compactor.compact_level(&client, l1).unwrap().unwrap();
     assert_eq!((built.name, built.outcome), (name, OutputOutcome::Adopted));
 
     // A damaged object there: refused, named, and retention deletes nothing.
-    let damaged = replica("damaged");
-    let mut compactor = Compactor::new(schedule(), dir.path().join("s2")).unwrap();
-    assert!(compactor.enforce_retention(&damaged, 0).unwrap().is_empty());
-    damaged.put(l1, name, &b"LTX1 not really"[..]).unwrap();
-    let before = listing(&damaged);
-    let err = compactor
-        .run_due(&damaged, at(time_of(3) + 600_000))
-        .unwrap_err();
+    let client = replica(damaged);
+    let mut compactor = Compactor::new(schedule(), dir.join("s2")).unwrap();
+    assert!(compactor.enforce_retention(&client, 0).unwrap().is_empty());
+    client.put(l1, name, &b"LTX1 not really"[..]).unwrap();
+    let before = listing(&client);
+    let later = at(time_of(3) + 600_000);
+    let err = compactor.run_due(&client, later).unwrap_err();
     assert!(
         matches!(err, CompactError::ConflictingOutput { .. }),
         "{err}"
     );
-    assert!(
-        err.to_string()
-            .contains("0000000000000001-0000000000000003.ltx"),
-        "{err}"
+    assert!(err.to_string().contains(&name.to_string()), "{err}");
+    assert_eq!(listing(&client), before);
+}
+
+#[test]
+fn an_existing_output_in_a_directory_is_kept_only_if_it_verifies_as_that_txid_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let (adopted, damaged) = (
+        Place::directory(dir.path(), "a"),
+        Place::directory(dir.path(), "d"),
     );
-    assert_eq!(listing(&damaged), before);
+    existing_output(&adopted, &damaged, dir.path());
+}
+
+#[test]
+fn an_existing_output_on_s3_is_kept_only_if_it_verifies_as_that_txid_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start().unwrap();
+    let (adopted, damaged) = (Place::s3(&server, "a"), Place::s3(&server, "d"));
+    existing_output(&adopted, &damaged, dir.path());
 }
 
 #[test]
