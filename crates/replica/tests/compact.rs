@@ -702,3 +702,12 @@ fn a_snapshot_of_a_large_database_does_not_hold_it_in_memory() {
         "the snapshot differs from the source"
     );
 }
+
+#[test]
+fn a_compactor_can_live_on_the_uploader_thread_or_its_own() {
+    fn send<T: Send>() {}
+    fn shared<T: Send + Sync>() {}
+    send::<Compactor>();
+    send::<CompactError>();
+    shared::<ReplicaClient>();
+}

@@ -63,6 +63,12 @@ pub enum CompactError {
     /// The restore plan that a snapshot is built from cannot be made.
     #[error("cannot plan the snapshot of the replica: {0}")]
     Plan(#[from] PlanError),
+    /// An internal rule was broken: a bug in walcast, not a problem of the replica.
+    #[error("compaction: {detail}; this is a bug in walcast, please report it")]
+    Bug {
+        /// What went wrong.
+        detail: String,
+    },
     /// A local staging file or directory failed.
     #[error("{}: {operation}: {source}; check the staging directory's space and permissions", path.display())]
     Staging {
@@ -76,6 +82,16 @@ pub enum CompactError {
 }
 
 impl CompactError {
+    /// True when the next run could succeed without anyone acting (the store was
+    /// unreachable, overloaded or slow); false for a damaged object, a conflict, a broken
+    /// chain of TXIDs or a local staging problem, which need a person (log them loudly).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+
     pub(crate) fn staging(
         path: &std::path::Path,
         operation: &'static str,

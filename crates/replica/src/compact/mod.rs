@@ -25,6 +25,16 @@
 //! [`staged_merge`]). Memory is bounded whatever the database size (see [`staged_merge`]).
 //! LIST requests per run do not grow with the number of objects (see `known`).
 //!
+//! Calling it: one [`Compactor`] per replica for the life of the process, owned by the
+//! thread that drives that replica's client (the uploader), with [`Compactor::run_due`]
+//! called after each upload round with `SystemTime::now()`. A run that has nothing due
+//! costs no request; one that merges blocks the thread for as long as the merge and
+//! upload take (a snapshot of a large database: the time to download and upload it), so
+//! L0 uploads wait meanwhile; a thread of its own with its own client avoids that. An
+//! error ends the run and leaves the replica restorable: log it (loudly when
+//! [`CompactError::is_transient`] is false: it names an object a person must look at)
+//! and carry on; the next round tries again.
+//!
 //! This module must never read or lock the live database, never delete a file that no
 //! stored file covers, and never build object keys itself (the client owns the layout).
 //!

@@ -87,67 +87,27 @@ pub(crate) fn build(
     inputs: &[(Level, LtxFileName)],
 ) -> Result<(BuiltFile, InputTimestamps), CompactError> {
     let (Some(first), Some(last)) = (inputs.first(), inputs.last()) else {
-        return Err(CompactError::Schedule {
-            detail: "a compaction step was started with no input (a bug)".into(),
+        return Err(CompactError::Bug {
+            detail: format!("a level {level} compaction was started with no input"),
         });
     };
     let name = LtxFileName {
         min: first.1.min,
         max: last.1.max,
     };
-    let output_location = client.location(level, name);
-    let describe = |files: &[(Level, LtxFileName)]| {
-        let names: Vec<String> = files.iter().map(|(l, n)| client.location(*l, *n)).collect();
-        names.join(", ")
+    let job = Job {
+        client,
+        staging,
+        level,
+        name,
     };
-
-    // Groups of at most MAX_OPEN_INPUTS objects each become one staging file.
-    let mut timestamps = Vec::with_capacity(inputs.len());
-    let mut groups: Vec<Staged> = Vec::new();
-    let mut result = None;
-    for (g, group) in inputs.chunks(MAX_OPEN_INPUTS).enumerate() {
-        let path = staging.join(format!("{STAGING_PREFIX}{level}-{name}.{g}"));
-        let staged = Staged(path);
-        let readers = open_objects(client, group)?;
-        let merged = merge_to_file(readers, &staged.0).map_err(|source| CompactError::Merge {
-            inputs: describe(group),
-            output: output_location.clone(),
-            source,
-        })?;
-        for ((l, n), verified) in group.iter().zip(&merged) {
-            timestamps.push((*l, *n, verified.header().timestamp_ms));
-        }
-        result = merged.last().map(|v| v.header().timestamp_ms);
-        groups.push(staged);
-    }
-    let timestamp_ms = result.unwrap_or_default();
-    // Then groups of staging files, until one file is left.
-    let mut round = 0;
-    while groups.len() > 1 {
-        round += 1;
-        let mut next = Vec::new();
-        for (g, group) in groups.chunks(MAX_OPEN_INPUTS).enumerate() {
-            let path = staging.join(format!("{STAGING_PREFIX}{level}-{name}.r{round}.{g}"));
-            let staged = Staged(path);
-            let readers = open_staged(group)?;
-            merge_to_file(readers, &staged.0).map_err(|source| CompactError::Merge {
-                inputs: describe(inputs),
-                output: output_location.clone(),
-                source,
-            })?;
-            next.push(staged);
-        }
-        groups = next;
-    }
-    let Some(output) = groups.pop() else {
-        return Err(CompactError::Schedule {
-            detail: "a compaction step produced no output (a bug)".into(),
-        });
-    };
+    let (groups, timestamps) = job.merge_objects(inputs)?;
+    let output = job.merge_rounds(groups)?;
     let size = std::fs::metadata(&output.0)
         .map_err(|e| CompactError::staging(&output.0, "read the size of the merged file", e))?
         .len();
     let outcome = store(client, level, name, &output.0)?;
+    let timestamp_ms = timestamps.last().map_or(0, |t| t.2);
     let built = BuiltFile {
         level,
         name,
@@ -156,6 +116,82 @@ pub(crate) fn build(
         outcome,
     };
     Ok((built, timestamps))
+}
+
+/// One output being built.
+struct Job<'a> {
+    client: &'a ReplicaClient,
+    staging: &'a Path,
+    level: Level,
+    name: LtxFileName,
+}
+
+impl Job<'_> {
+    /// A staging file of this output, `tag` telling the partial merges apart.
+    fn staged(&self, tag: &str) -> Staged {
+        let (level, name) = (self.level, self.name);
+        Staged(
+            self.staging
+                .join(format!("{STAGING_PREFIX}{level}-{name}.{tag}")),
+        )
+    }
+
+    fn merge_error(&self, inputs: String, source: walcast_ltx::MergeError) -> CompactError {
+        CompactError::Merge {
+            inputs,
+            output: self.client.location(self.level, self.name),
+            source,
+        }
+    }
+
+    /// Merges the objects in groups of at most [`MAX_OPEN_INPUTS`], one staging file each;
+    /// returns them with every input's header timestamp.
+    fn merge_objects(
+        &self,
+        inputs: &[(Level, LtxFileName)],
+    ) -> Result<(Vec<Staged>, InputTimestamps), CompactError> {
+        let mut timestamps = Vec::with_capacity(inputs.len());
+        let mut groups = Vec::new();
+        for (g, group) in inputs.chunks(MAX_OPEN_INPUTS).enumerate() {
+            let staged = self.staged(&g.to_string());
+            let readers = open_objects(self.client, group)?;
+            let verified = merge_to_file(readers, &staged.0).map_err(|source| {
+                let names: Vec<String> = group
+                    .iter()
+                    .map(|(l, n)| self.client.location(*l, *n))
+                    .collect();
+                self.merge_error(names.join(", "), source)
+            })?;
+            for ((l, n), file) in group.iter().zip(&verified) {
+                timestamps.push((*l, *n, file.header().timestamp_ms));
+            }
+            groups.push(staged);
+        }
+        Ok((groups, timestamps))
+    }
+
+    /// Merges staging files in groups of at most [`MAX_OPEN_INPUTS`] until one is left.
+    fn merge_rounds(&self, mut groups: Vec<Staged>) -> Result<Staged, CompactError> {
+        let mut round = 0;
+        while groups.len() > 1 {
+            round += 1;
+            let mut next = Vec::new();
+            for (g, group) in groups.chunks(MAX_OPEN_INPUTS).enumerate() {
+                let staged = self.staged(&format!("r{round}.{g}"));
+                let readers = open_staged(group)?;
+                merge_to_file(readers, &staged.0).map_err(|source| {
+                    let names: Vec<String> =
+                        group.iter().map(|s| s.0.display().to_string()).collect();
+                    self.merge_error(names.join(", "), source)
+                })?;
+                next.push(staged);
+            }
+            groups = next;
+        }
+        groups.pop().ok_or_else(|| CompactError::Bug {
+            detail: format!("the merge of {} produced no file", self.name),
+        })
+    }
 }
 
 /// One input stream (the decoder buffers its reads).
