@@ -18,6 +18,9 @@
 //! - more inputs than the open-inputs limit merge in rounds through staging files;
 //! - a snapshot and a compaction of a 24 MiB database of incompressible pages raise the
 //!   peak memory of a child process (`VmHWM`) by far less than a tenth of the database.
+//! - a replica the real Litestream wrote (three `replicate -once` rounds) is compacted,
+//!   snapshotted and trimmed by walcast, then Litestream's restore and walcast's agree
+//!   byte for byte and hold the source's content.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -710,4 +713,72 @@ fn a_compactor_can_live_on_the_uploader_thread_or_its_own() {
     send::<Compactor>();
     send::<CompactError>();
     shared::<ReplicaClient>();
+}
+
+/// A dump without Litestream's bookkeeping tables (Litestream may write them after its
+/// last sync).
+fn content(db: &Path) -> String {
+    walcast_testbed::sqlite::dump(db)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("_litestream"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn walcast_compacts_what_litestream_replicated_and_litestream_restores_it() {
+    use walcast_testbed::litestream::{Config, DbConfig, Replica};
+    use walcast_testbed::sqlite::Workload;
+
+    let ls = Litestream::locate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (db, replica) = (dir.path().join("app.db"), dir.path().join("replica"));
+    let config = dir.path().join("litestream.yml");
+    let mut db_config = DbConfig::new(&db, Replica::Dir(replica.clone()));
+    db_config.monitor_interval = Some(Duration::from_millis(250));
+    Config::new(vec![db_config]).write(&config).unwrap();
+    for seed in 1..=3 {
+        let workload = Workload {
+            seed,
+            transactions: 30,
+            page_size: 4096,
+            ..Workload::default()
+        };
+        workload.run(&db).unwrap();
+        ls.replicate_once(&config, false).unwrap();
+    }
+    let url = format!("file://{}", replica.display());
+    let client = ReplicaClient::from_url(&url).unwrap();
+    let l0 = client.list(Level::L0).unwrap();
+    assert!(l0.len() >= 3, "Litestream wrote {} L0 files", l0.len());
+    let newest = l0.last().unwrap().name;
+
+    // Litestream's L0 files carry real times: run a day after the newest.
+    let mut compactor = Compactor::new(schedule(), dir.path().join("staging")).unwrap();
+    let now_ms = l0_time(&client, newest) + 86_400_000;
+    let report = compactor.run_due(&client, at(now_ms)).unwrap();
+    let written: BTreeSet<u8> = report.written.iter().map(|b| b.level.get()).collect();
+    assert_eq!(written, BTreeSet::from([1, 2, 9]), "{report:?}");
+    let left: Vec<LtxFileName> = client
+        .list(Level::L0)
+        .unwrap()
+        .iter()
+        .map(|o| o.name)
+        .collect();
+    assert_eq!(left, [newest], "L0 retention keeps only the newest file");
+
+    let ours = dir.path().join("walcast.db");
+    std::fs::write(&ours, restore(&client, RestoreTarget::Latest).unwrap()).unwrap();
+    let theirs = dir.path().join("litestream.db");
+    run_ok(ls.command(["restore", "-o", theirs.to_str().unwrap(), &url]));
+    assert!(std::fs::read(&ours).unwrap() == std::fs::read(&theirs).unwrap());
+    assert_eq!(content(&theirs), content(&db));
+}
+
+/// The header time of one L0 file, in Unix ms.
+fn l0_time(client: &ReplicaClient, name: LtxFileName) -> i64 {
+    let mut raw = [0u8; walcast_ltx::HEADER_SIZE];
+    std::io::Read::read_exact(&mut client.get(Level::L0, name).unwrap(), &mut raw).unwrap();
+    Header::decode(&raw).unwrap().timestamp_ms
 }
