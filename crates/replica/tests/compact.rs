@@ -459,7 +459,7 @@ fn interrupted_compaction(place: &Place, dir: &Path) {
     // A second compactor looks at the replica before the first one writes (it will not
     // see the first one's outputs: as after a crash that lost the answer to a PUT).
     let mut stale = Compactor::new(schedule(), &staging).unwrap();
-    let none = stale.enforce_retention(&client, time_of(6)).unwrap();
+    let none = stale.enforce_retention(&client, at(time_of(6))).unwrap();
     assert!(none.is_empty());
 
     // The first one stores L1 and a snapshot, then "crashes" before retention.
@@ -525,7 +525,12 @@ fn existing_output(adopted: &Place, damaged: &Place, dir: &Path) {
     // after the compactor listed L1 (as by an earlier run that crashed).
     let client = replica(adopted);
     let mut compactor = Compactor::new(schedule(), dir.join("s1")).unwrap();
-    assert!(compactor.enforce_retention(&client, 0).unwrap().is_empty());
+    assert!(
+        compactor
+            .enforce_retention(&client, at(0))
+            .unwrap()
+            .is_empty()
+    );
     let other = full_file(&states[2], 3, time_of(3) + 5);
     client.put(l1, name, &other[..]).unwrap();
     let built = compactor.compact_level(&client, l1).unwrap().unwrap();
@@ -534,7 +539,12 @@ fn existing_output(adopted: &Place, damaged: &Place, dir: &Path) {
     // A damaged object there: refused, named, and retention deletes nothing.
     let client = replica(damaged);
     let mut compactor = Compactor::new(schedule(), dir.join("s2")).unwrap();
-    assert!(compactor.enforce_retention(&client, 0).unwrap().is_empty());
+    assert!(
+        compactor
+            .enforce_retention(&client, at(0))
+            .unwrap()
+            .is_empty()
+    );
     client.put(l1, name, &b"LTX1 not really"[..]).unwrap();
     let before = listing(&client);
     let later = at(time_of(3) + 600_000);

@@ -128,15 +128,22 @@ impl Compactor {
         now: SystemTime,
     ) -> Result<CompactionReport, CompactError> {
         let mut report = CompactionReport::default();
+        self.one_run(|c| c.run_steps(client, unix_ms(now), &mut report))?;
+        Ok(report)
+    }
+
+    /// Runs `steps` as one run: each level is refreshed at most once, and on error what
+    /// this compactor knew of the replica is forgotten.
+    fn one_run<T>(
+        &mut self,
+        steps: impl FnOnce(&mut Self) -> Result<T, CompactError>,
+    ) -> Result<T, CompactError> {
         self.known.new_run();
-        let result = self.run_steps(client, unix_ms(now), &mut report);
-        match result {
-            Ok(()) => Ok(report),
-            Err(e) => {
-                self.known.forget();
-                Err(e)
-            }
+        let result = steps(self);
+        if result.is_err() {
+            self.known.forget();
         }
+        result
     }
 
     fn run_steps(
@@ -154,13 +161,13 @@ impl Compactor {
         if let Some(built) = self.snapshot_if_due(client, now_ms)? {
             report.written.push(built);
         }
-        report.deleted = self.enforce_retention(client, now_ms)?;
+        report.deleted = self.retention_at(client, now_ms)?;
         Ok(())
     }
 
     /// Compacts `level` (1..=8) if its interval's boundary has passed; `None` when it was
     /// not due or there was nothing new below it.
-    pub fn compact_level_if_due(
+    fn compact_level_if_due(
         &mut self,
         client: &ReplicaClient,
         level: Level,
@@ -171,7 +178,7 @@ impl Compactor {
         if !crossed_boundary(last, now_ms, interval) {
             return Ok(None);
         }
-        let built = self.compact_level(client, level)?;
+        let built = self.merge_level(client, level)?;
         self.last_run_ms[usize::from(level.get())] = Some(now_ms);
         Ok(built)
     }
@@ -179,6 +186,14 @@ impl Compactor {
     /// Merges the files of the level below `level` that are newer than `level`'s newest
     /// file into one file of `level`, now, whatever the schedule; `None` if there are none.
     pub fn compact_level(
+        &mut self,
+        client: &ReplicaClient,
+        level: Level,
+    ) -> Result<Option<BuiltFile>, CompactError> {
+        self.one_run(|c| c.merge_level(client, level))
+    }
+
+    fn merge_level(
         &mut self,
         client: &ReplicaClient,
         level: Level,
@@ -210,7 +225,7 @@ impl Compactor {
 
     /// Makes a snapshot if the snapshot interval's boundary has passed and the replica
     /// holds TXIDs newer than the newest snapshot.
-    pub fn snapshot_if_due(
+    fn snapshot_if_due(
         &mut self,
         client: &ReplicaClient,
         now_ms: i64,
@@ -219,7 +234,7 @@ impl Compactor {
         if !crossed_boundary(last, now_ms, self.schedule.snapshot_interval()) {
             return Ok(None);
         }
-        let built = self.snapshot(client)?;
+        let built = self.merge_snapshot(client)?;
         self.last_run_ms[usize::from(Level::SNAPSHOT.get())] = Some(now_ms);
         Ok(built)
     }
@@ -227,6 +242,13 @@ impl Compactor {
     /// Makes a snapshot of the latest TXID now, whatever the schedule; `None` if the
     /// replica is empty or its newest snapshot is already at the latest TXID.
     pub fn snapshot(&mut self, client: &ReplicaClient) -> Result<Option<BuiltFile>, CompactError> {
+        self.one_run(|c| c.merge_snapshot(client))
+    }
+
+    fn merge_snapshot(
+        &mut self,
+        client: &ReplicaClient,
+    ) -> Result<Option<BuiltFile>, CompactError> {
         self.known.refresh(client, Level::L0)?;
         let plan = match self.known.catalog(client)?.plan(RestoreTarget::Latest) {
             Ok(plan) => plan,

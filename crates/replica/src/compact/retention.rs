@@ -9,13 +9,24 @@
 use walcast_ltx::{LtxFileName, TxId};
 
 use crate::compact::error::CompactError;
-use crate::compact::{Compactor, MAX_COMPACTION_LEVELS};
+use std::time::SystemTime;
+
+use crate::compact::{Compactor, MAX_COMPACTION_LEVELS, unix_ms};
 use crate::layout::Level;
 use crate::store::ReplicaClient;
 
 impl Compactor {
-    /// Deletes what retention allows at `now_ms`; returns what it deleted, in order.
+    /// Deletes what retention allows at `now`, whatever else is due; returns what it
+    /// deleted, in order. [`Compactor::run_due`] does this after compacting.
     pub fn enforce_retention(
+        &mut self,
+        client: &ReplicaClient,
+        now: SystemTime,
+    ) -> Result<Vec<(Level, LtxFileName)>, CompactError> {
+        self.one_run(|c| c.retention_at(client, unix_ms(now)))
+    }
+
+    pub(crate) fn retention_at(
         &mut self,
         client: &ReplicaClient,
         now_ms: i64,
