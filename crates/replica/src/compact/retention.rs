@@ -53,35 +53,44 @@ impl Compactor {
             return Ok(Vec::new());
         };
         let retention = millis(self.schedule.l0_retention());
-        // L0 is refreshed only when a deletion is possible, so that "the newest L0 file"
-        // is the replica's, not the newest this compactor happened to see.
-        let oldest = self.known.files(client, Level::L0)?.keys().next().copied();
-        if oldest.is_none_or(|n| n.max > covered_to) {
-            return Ok(Vec::new());
+        let mut deleted = Vec::new();
+        let mut files = self.l0_names(client)?;
+        let mut next = 0;
+        let mut refreshed = false;
+        while let Some(&name) = files.get(next) {
+            if name.max > covered_to {
+                break;
+            }
+            let made = self.known.timestamp(client, Level::L0, name)?;
+            if now_ms.saturating_sub(made) < retention {
+                break;
+            }
+            if next + 1 == files.len() {
+                // Deletable but for being the newest this compactor knows of: the
+                // replica's newest may be later. One `list_after` finds out, only in this
+                // case, so that runs waiting for files to age cost no request.
+                if refreshed {
+                    break;
+                }
+                self.known.refresh(client, Level::L0)?;
+                refreshed = true;
+                (files, next) = (self.l0_names(client)?, 0);
+                continue;
+            }
+            self.delete(client, Level::L0, name)?;
+            deleted.push((Level::L0, name));
+            next += 1;
         }
-        self.known.refresh(client, Level::L0)?;
-        let files: Vec<LtxFileName> = self
+        Ok(deleted)
+    }
+
+    fn l0_names(&mut self, client: &ReplicaClient) -> Result<Vec<LtxFileName>, CompactError> {
+        Ok(self
             .known
             .files(client, Level::L0)?
             .keys()
             .copied()
-            .collect();
-        let Some((_newest, older)) = files.split_last() else {
-            return Ok(Vec::new());
-        };
-        let mut deleted = Vec::new();
-        for name in older {
-            if name.max > covered_to {
-                break;
-            }
-            let made = self.known.timestamp(client, Level::L0, *name)?;
-            if now_ms.saturating_sub(made) < retention {
-                break;
-            }
-            self.delete(client, Level::L0, *name)?;
-            deleted.push((Level::L0, *name));
-        }
-        Ok(deleted)
+            .collect())
     }
 
     /// Snapshots older than snapshot retention (never the newest), after the L1..L8 files

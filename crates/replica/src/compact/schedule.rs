@@ -91,6 +91,11 @@ impl LevelSchedule {
         })
     }
 
+    /// The intervals of L1..Ln, L1's first (what the `levels` config key lists).
+    pub fn level_intervals(&self) -> &[Duration] {
+        &self.levels
+    }
+
     /// How often a level-9 snapshot is made (aligned to wall-clock multiples).
     pub fn snapshot_interval(&self) -> Duration {
         self.snapshot_interval
