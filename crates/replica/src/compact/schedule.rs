@@ -2,9 +2,12 @@
 //! snapshot interval and retention, and L0 retention ([`LevelSchedule`]), and the
 //! wall-clock boundaries they align to ([`boundary`]).
 //!
-//! The defaults are Litestream 0.5.17's (its `compaction_level.go` and `store.go`, and its
-//! config docs): levels `[30s, 5m, 1h]`, `snapshot.interval` 24h, `snapshot.retention`
-//! 24h, `l0-retention` 5m. Litestream's `l0-retention-check-interval` (15s) is not kept:
+//! The defaults follow Litestream 0.5.x: levels `[30s, 5m, 1h]`, `snapshot.interval`
+//! 24h, `snapshot.retention` 24h, `l0-retention` 5m, as its source sets them
+//! (`compaction_level.go`, `store.go` at 63225f1, just after v0.5.16; reference notes
+//! litestream-and-ltx.md §1). The 0.5.17 binary was built from a later commit that is not
+//! in our mirror and does not print its defaults, so they are not re-checked against it;
+//! a user who relies on exact values sets them in the config. Litestream's `l0-retention-check-interval` (15s) is not kept:
 //! L0 retention is checked on every [`crate::compact::Compactor::run_due`], which costs no
 //! request unless something can be deleted.
 //!
