@@ -30,3 +30,4 @@ pub use store::{
     OperationCounts, ReplicaClient, ReplicaStats, RetryPolicy, StoreError,
 };
 pub use target::{AzureTarget, GcsTarget, ReplicaConfig, ReplicaTarget, S3Target, TargetError};
+pub mod compact;
