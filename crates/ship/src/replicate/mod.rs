@@ -31,6 +31,7 @@ use clap::Args;
 use tracing::{info, warn};
 use walcast_lock::AttachError;
 use walcast_replica::ReplicaClient;
+use walcast_replica::compact::{Compactor, LevelSchedule};
 
 use self::exec::ExecChild;
 use self::staging::StagingDir;
@@ -154,10 +155,13 @@ fn replicate(
     let db = sync.db().to_owned();
     info!(db = %db.display(), replica = %replica.target(), "replicating");
     let (upload_tx, upload_rx) = sync_channel(1);
+    let compactor = Compactor::new(LevelSchedule::default(), staging.root().join("compact"))
+        .context("cannot prepare compaction")?;
     let uploader = Uploader {
         staging,
         replica,
         interval: args.sync_interval,
+        compactor,
     }
     .spawn(upload_rx);
     let _ = upload_tx.try_send(());

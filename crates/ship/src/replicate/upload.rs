@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tracing::{debug, warn};
 use walcast_ltx::{LtxFileName, MergeOptions};
+use walcast_replica::compact::Compactor;
 use walcast_replica::{Level, ReplicaClient};
 
 use super::staging::StagingDir;
@@ -36,6 +37,8 @@ pub struct Uploader {
     pub replica: ReplicaClient,
     /// At most one upload round per interval (Litestream's `sync-interval`).
     pub interval: Duration,
+    /// Levels, snapshots and retention of the replica, run after each upload round.
+    pub compactor: Compactor,
 }
 
 impl Uploader {
@@ -111,7 +114,7 @@ impl Uploader {
 
     /// Runs until `wake` is disconnected, uploading on every message and at least every
     /// [`RETRY_INTERVAL`]; then drains what is staged, retrying for a bounded time.
-    pub fn spawn(self, wake: Receiver<()>) -> JoinHandle<anyhow::Result<()>> {
+    pub fn spawn(mut self, wake: Receiver<()>) -> JoinHandle<anyhow::Result<()>> {
         std::thread::spawn(move || {
             let mut failing = false;
             let mut last_round = Instant::now()
@@ -137,9 +140,32 @@ impl Uploader {
                         failing = true;
                     }
                 }
+                if !failing {
+                    self.compact();
+                }
             }
             self.drain()
         })
+    }
+
+    /// Runs whatever compaction, snapshot or retention is due. Never fatal: the replica
+    /// stays restorable and the next round retries.
+    fn compact(&mut self) {
+        match self
+            .compactor
+            .run_due(&self.replica, std::time::SystemTime::now())
+        {
+            Ok(report) => {
+                for file in &report.written {
+                    debug!(level = %file.level, file = %file.name, bytes = file.size, "compacted");
+                }
+                if !report.deleted.is_empty() {
+                    debug!(files = report.deleted.len(), "retention deleted files");
+                }
+            }
+            Err(e) if e.is_transient() => debug!("compaction will retry: {e}"),
+            Err(e) => warn!("compaction failed: {e:#}"),
+        }
     }
 
     fn drain(&self) -> anyhow::Result<()> {

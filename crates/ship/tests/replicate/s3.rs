@@ -76,8 +76,9 @@ fn an_outage_of_the_store_loses_nothing_and_the_backlog_drains_in_order() {
         || Ok(staging.read_dir()?.count() == 0),
     )
     .unwrap();
-    let text = walcast.log();
     walcast.stop().unwrap();
+    // Read after the stop: the "reachable again" line is written just after the drain.
+    let text = std::fs::read_to_string(&log).unwrap();
     app.close().unwrap();
     assert!(proxy.faulted() > 0, "the outage was never hit");
     assert!(
