@@ -3,7 +3,7 @@
 //! object for error messages.
 //!
 //! [`ReplicaSource`] is the seam between restore and the storage backends: the directory
-//! replica implements it here; object-store clients implement it in their own modules.
+//! replica and the [`ReplicaClient`] (every backend: file, s3, gs, abs) implement it here.
 //!
 //! This module must never write to a replica, never buffer a whole object, and never
 //! trust a listed object's bytes: callers decode them with the LTX decoder, which
@@ -17,6 +17,7 @@ use walcast_ltx::{HEADER_SIZE, Header, LtxFileName};
 use crate::dir::DirReplica;
 use crate::error::ReplicaError;
 use crate::layout::{Level, ReplicaLayout};
+use crate::store::{ReplicaClient, StoreError};
 
 /// One LTX object as a listing reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +114,44 @@ impl ReplicaSource for DirReplica {
 
     fn describe_object(&self, level: Level, name: LtxFileName) -> String {
         self.path(level, name).display().to_string()
+    }
+}
+
+impl From<StoreError> for ReplicaError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Dir(inner) => inner,
+            other => ReplicaError::Store(Box::new(other)),
+        }
+    }
+}
+
+/// A client reads through its own listing and GETs; a body cut mid-way is resumed by the
+/// client ([`crate::LtxReader`]). Listings carry no modification time (object stores'
+/// last-modified is the upload time, not the LTX timestamp), so timestamp restores read
+/// each candidate's header.
+impl ReplicaSource for ReplicaClient {
+    fn describe(&self) -> String {
+        self.target().to_string()
+    }
+
+    fn list(&self, level: Level) -> Result<Vec<ObjectInfo>, ReplicaError> {
+        Ok(ReplicaClient::list(self, level)?
+            .into_iter()
+            .map(|object| ObjectInfo {
+                name: object.name,
+                size: object.size,
+                modified_ms: None,
+            })
+            .collect())
+    }
+
+    fn open(&self, level: Level, name: LtxFileName) -> Result<ObjectReader, ReplicaError> {
+        Ok(Box::new(self.get(level, name)?))
+    }
+
+    fn describe_object(&self, level: Level, name: LtxFileName) -> String {
+        self.location(level, name)
     }
 }
 
