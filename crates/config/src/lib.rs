@@ -29,8 +29,8 @@
 //!   `l0-retention`, and replica defaults (`access-key-id`, `secret-access-key`, `region`,
 //!   `bucket`, `endpoint`, `force-path-style`, `sync-interval`) copied into every replica
 //!   that does not set them, as in Litestream;
-//! - per database: `path`, `replica` (one block) or `replicas` (a list), `snapshot`
-//!   (overrides the top-level one for this database only);
+//! - per database: `path`, `monitor-interval`, `replica` (one block) or `replicas` (a
+//!   list), `snapshot` (overrides the top-level one for this database only);
 //! - per replica: `name`, `type`, `url`, `path`, `bucket`, `endpoint`, `region`,
 //!   `force-path-style`, `sync-interval`, `access-key-id`, `secret-access-key`.
 //!
@@ -82,6 +82,8 @@ pub const DEFAULT_SNAPSHOT: SnapshotSchedule = SnapshotSchedule {
 };
 /// `l0-retention` when not set (Litestream's).
 pub const DEFAULT_L0_RETENTION: Duration = Duration::from_secs(5 * 60);
+/// A database's `monitor-interval` when not set (Litestream's).
+pub const DEFAULT_MONITOR_INTERVAL: Duration = Duration::from_secs(1);
 /// A replica's `sync-interval` when not set (Litestream's).
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -116,6 +118,9 @@ pub struct DbConfig {
     pub replicas: Vec<ReplicaSpec>,
     /// Its snapshot schedule: its own `snapshot` block over the top-level one.
     pub snapshot: SnapshotSchedule,
+    /// `monitor-interval`: the longest the shipper may go without looking at the WAL
+    /// (it also wakes on file changes, so this is the fallback poll).
+    pub monitor_interval: Duration,
 }
 
 /// One replica of a database.

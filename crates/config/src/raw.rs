@@ -39,6 +39,7 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawDb {
     pub path: Option<String>,
+    pub monitor_interval: Option<Spanned<GoDuration>>,
     pub replica: Option<Spanned<RawReplica>>,
     pub replicas: Option<Vec<Spanned<RawReplica>>>,
     pub snapshot: Option<RawSnapshot>,
@@ -96,7 +97,7 @@ const LITESTREAM_ONLY_KEYS: &[&str] = &[
     "heartbeat-url", "heartbeat-interval", "mcp-addr", "shutdown-sync-timeout",
     "shutdown-sync-interval",
     // per database
-    "dir", "pattern", "recursive", "watch", "meta-path", "meta-dir", "monitor-interval",
+    "dir", "pattern", "recursive", "watch", "meta-path", "meta-dir",
     "checkpoint-interval", "busy-timeout", "min-checkpoint-page-count", "truncate-page-n",
     "max-sync-wal-bytes", "restore-if-db-not-exists",
     // per replica

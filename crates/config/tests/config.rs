@@ -58,6 +58,7 @@ force-path-style: true
 sync-interval: 2s
 dbs:
   - path: /var/lib/app/app.db
+    monitor-interval: 100ms
     snapshot:
       interval: 1h
     replica:
@@ -107,6 +108,7 @@ fn every_key_comes_out_typed() {
         Duration::from_secs(3600),
         "per-db override"
     );
+    assert_eq!(app.monitor_interval, Duration::from_millis(100));
     assert_eq!(
         app.snapshot.retention,
         Duration::from_secs(48 * 3600),
@@ -153,6 +155,7 @@ fn every_key_comes_out_typed() {
 
     let second = config.db(Path::new("/home/app/second.db")).unwrap();
     assert_eq!(second.snapshot, config.snapshot);
+    assert_eq!(second.monitor_interval, Duration::from_secs(1), "default");
     let names: Vec<_> = second.replicas.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["offsite", "file-2", "gs-3"]);
     let offsite = &second.replicas[0];
@@ -368,6 +371,7 @@ fn load_reads_the_file_and_names_it() {
 fn litestream_configs_from_the_testbed_parse_to_the_right_targets() {
     let mut dir_db = litestream::DbConfig::new("/data/dir.db", Replica::Dir("/backups/dir".into()));
     dir_db.sync_interval = Some(Duration::from_millis(200));
+    dir_db.monitor_interval = Some(Duration::from_millis(250));
     let s3_db = litestream::DbConfig::new(
         "/data/s3.db",
         Replica::S3 {
@@ -409,6 +413,13 @@ fn litestream_configs_from_the_testbed_parse_to_the_right_targets() {
     let dir = only("/data/dir.db");
     assert_eq!(dir.target, ReplicaTarget::File("/backups/dir".into()));
     assert_eq!(dir.sync_interval, Duration::from_millis(200));
+    assert_eq!(
+        parsed
+            .db(Path::new("/data/dir.db"))
+            .unwrap()
+            .monitor_interval,
+        Duration::from_millis(250)
+    );
     let s3 = only("/data/s3.db");
     assert_eq!(
         s3.target,

@@ -2,8 +2,9 @@
 //! in-process S3 server, by URL and through a config file.
 //!
 //! One replica is produced per test binary: a real SQLite writer, `litestream replicate
-//! -once` after each of two writer phases, a forced level-9 snapshot, one more phase and
-//! sync, then the source checkpointed (TRUNCATE). Litestream's config is the testbed's
+//! -once` after each of two writer phases, then the daemon with short levels (L1 every 2s)
+//! while a writer runs until L1 covers what it shipped, a forced level-9 snapshot, one more
+//! phase and sync, then the source checkpointed (TRUNCATE). Litestream's config is the testbed's
 //! (credentials in the file), and walcast-restore reads that same file with `-config`.
 //!
 //! The tests prove:
@@ -18,12 +19,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use common::{Run, assert_no_output, binary};
 use walcast_ltx::TxId;
 use walcast_testbed::litestream::{Config, DbConfig, Litestream, Replica, Target};
 use walcast_testbed::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
 use walcast_testbed::sqlite::{self, CheckpointMode, Workload};
+use walcast_testbed::wait;
 
 struct S3Run {
     server: S3Server,
@@ -93,7 +96,16 @@ fn produce() -> anyhow::Result<S3Run> {
         access_key_id: ACCESS_KEY.into(),
         secret_access_key: SECRET_KEY.into(),
     };
-    Config::new(vec![DbConfig::new(&db, replica)]).write(&config)?;
+    let mut db_config = DbConfig::new(&db, replica);
+    db_config.monitor_interval = Some(Duration::from_millis(250));
+    db_config.sync_interval = Some(Duration::from_millis(250));
+    Config {
+        levels: vec![Duration::from_secs(2), Duration::from_secs(5)],
+        ..Config::new(vec![db_config])
+    }
+    .write(&config)?;
+    let objects = server.bucket_dir(BUCKET).join(PREFIX);
+    let max_at = |level: &str| max_txid(&objects.join(level));
     let writer = |seed: u64, transactions: u64| Workload {
         seed,
         transactions,
@@ -105,16 +117,32 @@ fn produce() -> anyhow::Result<S3Run> {
     litestream.replicate_once(&config, false)?;
     writer(2, 60).run(&db)?;
     litestream.replicate_once(&config, false)?;
+    let before = max_at("0000").unwrap_or(0);
+    let mut daemon = litestream.replicate(&config)?;
+    Workload {
+        seconds: 1.5,
+        ..writer(4, 0)
+    }
+    .run(&db)?;
+    wait::until(Duration::from_secs(30), "three more L0 objects", || {
+        daemon.check_running()?;
+        Ok(max_at("0000").unwrap_or(0) >= before + 3)
+    })?;
+    let shipped = max_at("0000");
+    wait::until(
+        Duration::from_secs(30),
+        "L1 to cover every shipped L0 object",
+        || {
+            daemon.check_running()?;
+            Ok(max_at("0001") >= shipped)
+        },
+    )?;
+    daemon.stop()?;
     litestream.replicate_once(&config, true)?;
     writer(3, 40).run(&db)?;
     litestream.replicate_once(&config, false)?;
     sqlite::checkpoint(&db, CheckpointMode::Truncate)?;
-    let latest = std::fs::read_dir(server.bucket_dir(BUCKET).join(PREFIX).join("0000"))?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| n.parse::<walcast_ltx::LtxFileName>().ok())
-        .map(|n| n.max.get())
-        .max()
-        .ok_or_else(|| anyhow::anyhow!("Litestream wrote no L0 object"))?;
+    let latest = max_at("0000").ok_or_else(|| anyhow::anyhow!("Litestream wrote no L0 object"))?;
     Ok(S3Run {
         server,
         litestream,
@@ -123,6 +151,16 @@ fn produce() -> anyhow::Result<S3Run> {
         config,
         latest,
     })
+}
+
+/// The newest max TXID among the LTX objects in one level's folder of the S3 server.
+fn max_txid(level_dir: &Path) -> Option<u64> {
+    std::fs::read_dir(level_dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.parse::<walcast_ltx::LtxFileName>().ok())
+        .map(|n| n.max.get())
+        .max()
 }
 
 fn bytes(path: &Path) -> Vec<u8> {
@@ -135,7 +173,13 @@ fn by_url_and_by_config_output_is_byte_identical_to_litestream_restore() {
     let url = s.url(PREFIX);
     let config = s.config.to_str().unwrap();
     let db = s.db.to_str().unwrap();
-    let mut targets: Vec<Option<u64>> = (1..=s.latest).map(Some).collect();
+    // The first TXIDs (L0 only), the middle (L0 and L1), the last before the newest snapshot
+    // and the newest (snapshot and L0), and the latest state.
+    let mut targets: Vec<Option<u64>> = [1, 2, s.latest / 2, s.latest - 1, s.latest]
+        .into_iter()
+        .map(Some)
+        .collect();
+    targets.dedup();
     targets.push(None);
     for txid in targets {
         let label = txid.map_or_else(|| "latest".to_owned(), |t| t.to_string());
@@ -235,9 +279,8 @@ fn a_damaged_object_fails_naming_it_and_leaves_no_output() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "ltx"))
         .collect();
-    let [snapshot] = &snapshots[..] else {
-        panic!("{snapshots:?}")
-    };
+    // The newest snapshot: the one the latest restore starts from.
+    let snapshot = snapshots.iter().max().unwrap();
     let mut raw = bytes(snapshot);
     let middle = raw.len() / 2;
     raw[middle] ^= 0x40;
@@ -258,7 +301,9 @@ fn a_damaged_object_fails_naming_it_and_leaves_no_output() {
 fn a_missing_object_fails_naming_the_replica_and_leaves_no_output() {
     let s = s3_run();
     let copy = copy_replica(s, "missing/app");
-    std::fs::remove_dir_all(copy.join("0009")).unwrap();
+    for level in ["0001", "0002", "0009"] {
+        let _ = std::fs::remove_dir_all(copy.join(level));
+    }
     let first = copy.join("0000/0000000000000001-0000000000000001.ltx");
     std::fs::remove_file(&first).unwrap();
     let out = s.path("missing.db");
