@@ -59,20 +59,30 @@ pub trait ReplicaSource: Send + Sync {
     /// validates its first 100 bytes. Backends that keep the timestamp as metadata may
     /// answer without reading the object.
     fn header_timestamp(&self, level: Level, name: LtxFileName) -> Result<i64, ReplicaError> {
-        let mut raw = [0u8; HEADER_SIZE];
-        let object = || self.describe_object(level, name);
-        self.open(level, name)?
-            .read_exact(&mut raw)
-            .map_err(|source| ReplicaError::ObjectRead {
-                object: object(),
-                source,
-            })?;
-        let header = Header::decode(&raw).map_err(|e| ReplicaError::BadHeader {
-            object: object(),
-            detail: e.to_string(),
-        })?;
-        Ok(header.timestamp_ms)
+        read_header_timestamp(self, level, name)
     }
+}
+
+/// Reads and validates the first 100 bytes of one object and returns its header timestamp.
+fn read_header_timestamp<S: ReplicaSource + ?Sized>(
+    source: &S,
+    level: Level,
+    name: LtxFileName,
+) -> Result<i64, ReplicaError> {
+    let mut raw = [0u8; HEADER_SIZE];
+    let object = || source.describe_object(level, name);
+    source
+        .open(level, name)?
+        .read_exact(&mut raw)
+        .map_err(|source| ReplicaError::ObjectRead {
+            object: object(),
+            source,
+        })?;
+    let header = Header::decode(&raw).map_err(|e| ReplicaError::BadHeader {
+        object: object(),
+        detail: e.to_string(),
+    })?;
+    Ok(header.timestamp_ms)
 }
 
 impl ReplicaSource for DirReplica {
@@ -128,8 +138,10 @@ impl From<StoreError> for ReplicaError {
 
 /// A client reads through its own listing and GETs; a body cut mid-way is resumed by the
 /// client ([`crate::LtxReader`]). Listings carry no modification time (object stores'
-/// last-modified is the upload time, not the LTX timestamp), so timestamp restores read
-/// each candidate's header.
+/// last-modified is the upload time, not the LTX timestamp). Header timestamps come from
+/// the `litestream-timestamp` metadata (a HEAD, no body) that Litestream and walcast
+/// write from the header, as Litestream's own timestamp restores read them; an object
+/// without it has its header read.
 impl ReplicaSource for ReplicaClient {
     fn describe(&self) -> String {
         self.target().to_string()
@@ -152,6 +164,16 @@ impl ReplicaSource for ReplicaClient {
 
     fn describe_object(&self, level: Level, name: LtxFileName) -> String {
         self.location(level, name)
+    }
+
+    fn header_timestamp(&self, level: Level, name: LtxFileName) -> Result<i64, ReplicaError> {
+        if self.object_replica().is_some()
+            && let Some(text) = self.timestamp(level, name)?
+            && let Ok(ms) = crate::rfc3339::parse_millis(&text)
+        {
+            return Ok(ms);
+        }
+        read_header_timestamp(self, level, name)
     }
 }
 

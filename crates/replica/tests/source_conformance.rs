@@ -118,3 +118,29 @@ fn a_replica_client_on_s3_keeps_the_contract() {
         std::fs::write(level_dir.join(path), bytes).unwrap();
     });
 }
+
+/// On object stores the header timestamp comes from the `litestream-timestamp` metadata
+/// (one HEAD, no body): an object whose bytes were replaced behind the store's back still
+/// reports the time its metadata records.
+#[test]
+fn a_replica_client_reads_header_timestamps_from_object_metadata() {
+    let server = S3Server::start().unwrap();
+    let target = ReplicaTarget::parse_url(&server.url("dbs/meta")).unwrap();
+    let settings = ClientSettings {
+        env: Env::from_pairs(server.credentials()),
+        ..ClientSettings::default()
+    };
+    let client = ReplicaClient::open(target, settings).unwrap();
+    client
+        .put(Level::L0, name(1, 1), &ltx(1, 1, 1_000)[..])
+        .unwrap();
+    let file = server
+        .bucket_dir(BUCKET)
+        .join("dbs/meta/0000")
+        .join(name(1, 1).to_string());
+    std::fs::write(&file, ltx(1, 1, 9_000)).unwrap();
+    assert_eq!(
+        client.header_timestamp(Level::L0, name(1, 1)).unwrap(),
+        1_000
+    );
+}

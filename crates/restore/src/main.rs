@@ -13,7 +13,6 @@ mod merged_pages;
 mod replica_choice;
 mod replica_url;
 mod restore_cmd;
-mod rfc3339;
 mod staged_output;
 mod verify_cmd;
 
@@ -48,7 +47,7 @@ enum Command {
         #[arg(long, value_name = "TXID", conflicts_with = "timestamp")]
         txid: Option<TxId>,
         /// Restore the newest state made before this moment (RFC 3339), as Litestream does.
-        #[arg(long, value_name = "RFC3339", value_parser = rfc3339::parse_millis)]
+        #[arg(long, value_name = "RFC3339", value_parser = walcast_replica::rfc3339::parse_millis)]
         timestamp: Option<i64>,
         /// Do nothing (exit 0) if OUT already exists.
         #[arg(long = "if-db-not-exists")]

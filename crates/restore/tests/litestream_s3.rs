@@ -316,3 +316,39 @@ fn a_missing_object_fails_naming_the_replica_and_leaves_no_output() {
     .fails_with(1, &["s3://walcast/missing/app", "0000000000000001"]);
     assert_no_output(&out);
 }
+
+/// `ltx` over S3 takes each object's time from its `litestream-timestamp` metadata; it
+/// must equal the LTX header's timestamp (what a directory replica's listing reports).
+#[test]
+fn ltx_lists_every_object_with_its_header_timestamp() {
+    let s = s3_run();
+    let run = s.walcast(&["ltx", "-json", &s.url(PREFIX)]);
+    run.ok();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    let objects = s.server.bucket_dir(BUCKET).join(PREFIX);
+    let mut levels = std::collections::BTreeSet::new();
+    for row in &rows {
+        let level = row["level"].as_u64().unwrap();
+        levels.insert(level);
+        let file = objects.join(format!("{level:04x}")).join(format!(
+            "{}-{}.ltx",
+            row["min_txid"].as_str().unwrap(),
+            row["max_txid"].as_str().unwrap()
+        ));
+        let raw = bytes(&file);
+        let header =
+            walcast_ltx::Header::decode(raw[..walcast_ltx::HEADER_SIZE].try_into().unwrap())
+                .unwrap();
+        assert_eq!(
+            row["timestamp"].as_str().unwrap(),
+            walcast_ltx::rfc3339_millis(header.timestamp_ms),
+            "{}",
+            file.display()
+        );
+        assert_eq!(row["size"].as_u64().unwrap(), raw.len() as u64);
+    }
+    assert!(
+        levels.contains(&0) && levels.contains(&1) && levels.contains(&9),
+        "{levels:?}"
+    );
+}
