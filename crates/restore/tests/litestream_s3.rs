@@ -231,6 +231,9 @@ fn verify_finds_the_source_equal_by_url_and_by_config() {
     run.ok();
     common::run(["verify", "-config", s.config.to_str().unwrap(), db]).ok();
     common::run(["ltx", "-config", s.config.to_str().unwrap(), db]).ok();
+    // Without -o the database's own path is the output, which exists: never overwritten.
+    common::run(["restore", "-config", s.config.to_str().unwrap(), db])
+        .fails_with(1, &["already exists", "-force"]);
     // A name the config does not give the database is refused, naming what it has.
     common::run([
         "restore",
