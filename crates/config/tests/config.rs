@@ -445,3 +445,17 @@ fn litestream_configs_from_the_testbed_parse_to_the_right_targets() {
     );
     assert!(target.force_path_style);
 }
+
+#[test]
+fn a_key_given_twice_is_refused() {
+    refused(
+        "addr: a\naddr: b\ndbs:\n  - path: /a.db\n    replica: {path: /r}\n",
+        2,
+        &["addr"],
+    );
+    refused(
+        "dbs:\n  - path: /a.db\n    path: /b.db\n    replica: {path: /r}\n",
+        3,
+        &["path"],
+    );
+}

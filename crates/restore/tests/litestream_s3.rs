@@ -355,3 +355,38 @@ fn ltx_lists_every_object_with_its_header_timestamp() {
         "{levels:?}"
     );
 }
+
+/// `-timestamp` over S3 picks the same files as `litestream restore -timestamp` (both read
+/// the objects' timestamp metadata and take the files made strictly before the moment).
+#[test]
+fn timestamp_restores_match_litestream() {
+    let s = s3_run();
+    let objects = s.server.bucket_dir(BUCKET).join(PREFIX).join("0000");
+    for txid in [2, s.latest / 2, s.latest] {
+        let name = format!("{0}-{0}.ltx", TxId::new(txid).unwrap());
+        let raw = bytes(&objects.join(&name));
+        let header =
+            walcast_ltx::Header::decode(raw[..walcast_ltx::HEADER_SIZE].try_into().unwrap())
+                .unwrap();
+        let moment = walcast_ltx::rfc3339_millis(header.timestamp_ms + 1);
+        let theirs = s.path(&format!("litestream-at-{txid}.db"));
+        let mut cmd = s.litestream.command(["restore", "-o"]);
+        cmd.arg(&theirs)
+            .args(["-timestamp", &moment, "-config"])
+            .arg(&s.config)
+            .arg(&s.db);
+        let status = cmd.status().unwrap();
+        assert!(status.success(), "litestream restore -timestamp {moment}");
+        let ours = s.path(&format!("walcast-at-{txid}.db"));
+        s.walcast(&[
+            "restore",
+            "-o",
+            ours.to_str().unwrap(),
+            "-timestamp",
+            &moment,
+            &s.url(PREFIX),
+        ])
+        .ok();
+        assert!(bytes(&ours) == bytes(&theirs), "at {moment} (TXID {txid})");
+    }
+}
