@@ -55,7 +55,9 @@ mod raw;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use walcast_replica::{ClientSettings, Env, ReplicaConfig, ReplicaTarget};
+use walcast_replica::{
+    ClientSettings, Env, ReplicaClient, ReplicaConfig, ReplicaTarget, StoreError,
+};
 
 pub use duration::parse_go_duration;
 pub use error::ConfigError;
@@ -152,6 +154,12 @@ impl std::fmt::Debug for ReplicaSpec {
 }
 
 impl ReplicaSpec {
+    /// A client for this replica: [`ReplicaSpec::client_settings`] over `base` (usually
+    /// [`ClientSettings::from_process`]). Sends no request.
+    pub fn open_client(&self, base: ClientSettings) -> Result<ReplicaClient, StoreError> {
+        ReplicaClient::open(self.target.clone(), self.client_settings(base))
+    }
+
     /// Client settings for this replica: `base` with the file's credentials, if any, taking
     /// precedence over the environment's (as Litestream's config keys do).
     pub fn client_settings(&self, base: ClientSettings) -> ClientSettings {

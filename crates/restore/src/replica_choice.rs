@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 use walcast_config::{Config, DbConfig, ReplicaSpec};
-use walcast_replica::{ClientSettings, ReplicaClient, ReplicaSource};
+use walcast_replica::{ClientSettings, ReplicaSource};
 
 /// The replica argument and the flags that change what it means.
 #[derive(Clone, Debug, Default)]
@@ -36,15 +36,16 @@ impl ReplicaChoice {
         let config = Config::load(config_path)?;
         let db = find_db(&config, Path::new(&self.arg))?;
         let spec = find_replica(&config, db, self.name.as_deref())?;
-        let settings = spec.client_settings(ClientSettings::from_process());
-        let client = ReplicaClient::open(spec.target.clone(), settings).with_context(|| {
-            format!(
-                "replica {:?} of {} in {}",
-                spec.name,
-                db.path.display(),
-                config.file.display()
-            )
-        })?;
+        let client = spec
+            .open_client(ClientSettings::from_process())
+            .with_context(|| {
+                format!(
+                    "replica {:?} of {} in {}",
+                    spec.name,
+                    db.path.display(),
+                    config.file.display()
+                )
+            })?;
         Ok(Box::new(client))
     }
 

@@ -301,6 +301,25 @@ fn a_damaged_object_fails_naming_it_and_leaves_no_output() {
 }
 
 #[test]
+fn an_empty_prefix_is_no_replica_unless_if_replica_exists() {
+    let s = s3_run();
+    let out = s.path("empty.db");
+    let url = s.url("nothing/here");
+    s.walcast(&["restore", "-o", out.to_str().unwrap(), &url])
+        .fails_with(1, &["s3://walcast/nothing/here"]);
+    assert_no_output(&out);
+    s.walcast(&[
+        "restore",
+        "-if-replica-exists",
+        "-o",
+        out.to_str().unwrap(),
+        &url,
+    ])
+    .ok();
+    assert_no_output(&out);
+}
+
+#[test]
 fn a_missing_object_fails_naming_the_replica_and_leaves_no_output() {
     let s = s3_run();
     let copy = copy_replica(s, "missing/app");
