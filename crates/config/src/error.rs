@@ -33,7 +33,7 @@ pub enum ConfigError {
     },
     /// The values do not add up (a database without `path`, a replica without `url`/`type`,
     /// an s3 replica without `bucket`, …). `line` is that of the block, 0 if unknown.
-    #[error("{file}:{line}: {message}")]
+    #[error("{file}{}: {message}", if *line > 0 { format!(":{line}") } else { String::new() })]
     Invalid {
         /// The file, as given.
         file: String,

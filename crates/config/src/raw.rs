@@ -144,7 +144,7 @@ fn syntax_error(error: &serde_saphyr::Error, text: &str, file: &str) -> ConfigEr
             expected_part(&reason)
         ),
         Some(key) => format!("unknown key `{key}` ({})", expected_part(&reason)),
-        None => match key_on_line(text, line) {
+        None => match key_before(text, line, column) {
             Some(key) => format!("`{key}`: {reason}"),
             None => reason,
         },
@@ -176,15 +176,24 @@ fn expected_part(reason: &str) -> String {
     }
 }
 
-/// The mapping key written on 1-based `line` of `text` (`  - key: value` -> `key`).
-fn key_on_line(text: &str, line: u64) -> Option<&str> {
+/// The mapping key whose value starts at 1-based `line` and `column` of `text`: the last
+/// `key:` before that column (`  - key: value`, or `{a: 1, key: value}` in flow style).
+fn key_before(text: &str, line: u64, column: u64) -> Option<&str> {
     let source = text
         .lines()
         .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
-    let trimmed = source.trim_start().trim_start_matches("- ").trim_start();
-    let (key, _) = trimmed.split_once(':')?;
-    let key = key.trim().trim_matches(['"', '\'']);
-    (!key.is_empty() && !key.contains(char::is_whitespace)).then_some(key)
+    let end = usize::try_from(column)
+        .ok()
+        .filter(|&c| c > 0)
+        .and_then(|c| source.char_indices().nth(c - 1).map(|(i, _)| i))
+        .unwrap_or(source.len());
+    let before = source.get(..end)?;
+    let (head, _) = before.rsplit_once(':')?;
+    let key = head
+        .rsplit(['{', ',', ' ', '\t'])
+        .find(|part| !part.is_empty())?
+        .trim_matches(['"', '\'']);
+    (!key.is_empty() && key != "-").then_some(key)
 }
 
 #[cfg(test)]
@@ -192,13 +201,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_key_of_a_line() {
-        let text = "a: 1\n  - path: x\n    \"force-path-style\": y\n- just a value\n";
-        assert_eq!(key_on_line(text, 1), Some("a"));
-        assert_eq!(key_on_line(text, 2), Some("path"));
-        assert_eq!(key_on_line(text, 3), Some("force-path-style"));
-        assert_eq!(key_on_line(text, 4), None);
-        assert_eq!(key_on_line(text, 0), None);
-        assert_eq!(key_on_line(text, 9), None);
+    fn the_key_of_a_value() {
+        let text =
+            "a: 1\n  - path: x\n    \"force-path-style\": y\n- just a value\n    r: {p: 1, s: 9}\n";
+        assert_eq!(key_before(text, 1, 4), Some("a"));
+        assert_eq!(key_before(text, 2, 11), Some("path"));
+        assert_eq!(key_before(text, 3, 25), Some("force-path-style"));
+        assert_eq!(key_before(text, 4, 3), None);
+        assert_eq!(key_before(text, 5, 17), Some("s"));
+        assert_eq!(key_before(text, 5, 11), Some("p"));
+        assert_eq!(key_before(text, 0, 1), None);
+        assert_eq!(key_before(text, 9, 1), None);
     }
 }

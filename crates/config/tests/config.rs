@@ -27,10 +27,11 @@ fn parse(yaml: &str) -> Result<Config, ConfigError> {
 /// The message of a refused config; asserts it names `walcast.yml:LINE` and every needle.
 fn refused(yaml: &str, line: u64, needles: &[&str]) -> String {
     let message = parse(yaml).unwrap_err().to_string();
-    assert!(
-        message.starts_with(&format!("walcast.yml:{line}")),
-        "expected line {line}: {message}"
-    );
+    let place = match line {
+        0 => "walcast.yml: ".to_owned(),
+        line => format!("walcast.yml:{line}:"),
+    };
+    assert!(message.starts_with(&place), "expected {place:?}: {message}");
     for needle in needles {
         assert!(message.contains(needle), "lacks {needle:?}: {message}");
     }
@@ -259,6 +260,11 @@ fn wrong_types_name_the_key_and_line() {
     );
     refused("dbs: /a.db\n", 1, &["`dbs`"]);
     refused("addr: [1, 2]\n", 1, &["`addr`"]);
+    refused(
+        "dbs:\n  - {path: /a.db, replica: {path: /r, sync-interval: 5}}\n",
+        2,
+        &["`sync-interval`", "no unit"],
+    );
     refused("dbs:\n  - path: /a.db\n   replica: [\n", 3, &[]);
 }
 
