@@ -16,8 +16,8 @@ use walcast_ltx::{HEADER_SIZE, Header, LtxFileName};
 
 use crate::dir::DirReplica;
 use crate::error::ReplicaError;
-use crate::layout::{Level, ReplicaLayout};
-use crate::store::{ReplicaClient, StoreError};
+use crate::layout::Level;
+use crate::store::{ObjectLayout, ReplicaClient, StoreError};
 
 /// One LTX object as a listing reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,11 +46,16 @@ pub trait ReplicaSource: Send + Sync {
     /// Opens one object for reading from its first byte.
     fn open(&self, level: Level, name: LtxFileName) -> Result<ObjectReader, ReplicaError>;
 
+    /// How the replica names level directories (the directory layout unless overridden).
+    fn layout(&self) -> ObjectLayout {
+        ObjectLayout::LtxLevels
+    }
+
     /// One object, as a user would name it in an error message.
     fn describe_object(&self, level: Level, name: LtxFileName) -> String {
         format!(
             "{} in {}",
-            ReplicaLayout::file_path(level, name),
+            self.layout().file_path(level, name),
             self.describe()
         )
     }
@@ -164,6 +169,11 @@ impl ReplicaSource for ReplicaClient {
 
     fn describe_object(&self, level: Level, name: LtxFileName) -> String {
         self.location(level, name)
+    }
+
+    fn layout(&self) -> ObjectLayout {
+        self.object_replica()
+            .map_or(ObjectLayout::LtxLevels, |replica| replica.layout())
     }
 
     fn header_timestamp(&self, level: Level, name: LtxFileName) -> Result<i64, ReplicaError> {

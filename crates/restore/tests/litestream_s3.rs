@@ -335,7 +335,15 @@ fn a_missing_object_fails_naming_the_replica_and_leaves_no_output() {
         out.to_str().unwrap(),
         &s.url("missing/app"),
     ])
-    .fails_with(1, &["s3://walcast/missing/app", "0000000000000001"]);
+    .fails_with(
+        1,
+        &[
+            "s3://walcast/missing/app",
+            "TXIDs 0000000000000001-0000000000000001 are missing",
+            // The object as S3 spells it, not the directory layout.
+            "0000/0000000000000002-0000000000000002.ltx",
+        ],
+    );
     assert_no_output(&out);
 }
 
