@@ -318,7 +318,7 @@ fn replica(
             access_key_id,
             secret_access_key,
         }),
-        (Some(_), None) => return Err("`access-key-id` is set but `secret-access-key` is not; set both, or neither to use the environment (AWS_ACCESS_KEY_ID, ...)".into()),
+        (Some(_), None) => return Err("`access-key-id` is set but `secret-access-key` is not; set both (an unset ${VAR} expands to nothing), or neither to use the environment (AWS_ACCESS_KEY_ID, ...)".into()),
         (None, Some(_)) => return Err("`secret-access-key` is set but `access-key-id` is not; set both, or neither to use the environment (AWS_ACCESS_KEY_ID, ...)".into()),
     };
     if credentials.is_some() && !matches!(target, ReplicaTarget::S3(_)) {

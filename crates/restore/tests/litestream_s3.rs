@@ -417,3 +417,51 @@ fn timestamp_restores_match_litestream() {
         assert!(bytes(&ours) == bytes(&theirs), "at {moment} (TXID {txid})");
     }
 }
+
+/// A walcast config with several replicas for the database: the first is used unless
+/// `-replica NAME` picks another. The S3 secret comes from the environment.
+#[test]
+fn replica_names_pick_one_of_several() {
+    let s = s3_run();
+    let config = s.dir.join("walcast.yml");
+    let yaml = format!(
+        "dbs:\n  - path: {db}\n    replicas:\n      - name: local\n        path: {empty}\n      - name: offsite\n        url: {url}\n        access-key-id: {ACCESS_KEY}\n        secret-access-key: ${{WALCAST_TEST_SECRET}}\n",
+        db = s.db.display(),
+        empty = s.dir.join("no-replica-here").display(),
+        url = s.url(PREFIX),
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let (config, db) = (config.to_str().unwrap(), s.db.to_str().unwrap());
+    let out = s.path("picked.db");
+    let out_arg = out.to_str().unwrap();
+    // Without the variable the secret is empty: the config is refused, naming the line.
+    common::run(["restore", "-config", config, "-o", out_arg, db]).fails_with(
+        1,
+        &[
+            "walcast.yml:6:",
+            "`secret-access-key` is not",
+            "unset ${VAR}",
+        ],
+    );
+    let run = |extra: &[&str]| {
+        let output = binary()
+            .args(["restore", "-config", config])
+            .args(extra)
+            .args(["-o", out_arg, db])
+            .env("WALCAST_TEST_SECRET", SECRET_KEY)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.success(), stderr)
+    };
+    let (ok, stderr) = run(&[]);
+    assert!(!ok, "the first replica (an empty directory) holds nothing");
+    assert!(stderr.contains("no-replica-here"), "{stderr}");
+    assert_no_output(&out);
+    let (ok, stderr) = run(&["-replica", "offsite"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        bytes(&out) == bytes(&s.db),
+        "the offsite replica's latest is the source"
+    );
+}
