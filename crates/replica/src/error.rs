@@ -39,6 +39,10 @@ pub enum ReplicaError {
         /// The path.
         path: PathBuf,
     },
+    /// A replica client request failed (an object missing, the store unreachable, …); the
+    /// message names the object (`s3://bucket/key`).
+    #[error(transparent)]
+    Store(Box<crate::store::StoreError>),
     /// A file of that name already exists with other contents: another writer (a second
     /// walcast or Litestream) is replicating into the same replica.
     #[error(

@@ -14,6 +14,7 @@ pub mod dir;
 mod error;
 pub mod layout;
 pub mod plan;
+pub mod rfc3339;
 pub mod source;
 
 pub use dir::{DirReplica, PutOutcome};

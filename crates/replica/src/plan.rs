@@ -27,8 +27,9 @@ use std::fmt;
 use walcast_ltx::{LtxFileName, TxId, rfc3339_millis};
 
 use crate::error::ReplicaError;
-use crate::layout::{Level, ReplicaLayout};
+use crate::layout::Level;
 use crate::source::ReplicaSource;
+use crate::store::ObjectLayout;
 
 /// What state to restore.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,12 +64,15 @@ pub struct ReplicaFile {
     pub size: u64,
     /// Its header timestamp (Unix ms), when it was read.
     pub timestamp_ms: Option<i64>,
+    /// How its replica names level directories (what [`ReplicaFile::path`] spells).
+    pub layout: ObjectLayout,
 }
 
 impl ReplicaFile {
-    /// Its path inside the replica: `ltx/<level>/<min>-<max>.ltx`.
+    /// Its path inside the replica as its backend spells it: `ltx/<level>/<min>-<max>.ltx`
+    /// (directories, GCS, Azure) or `<level as 4 hex>/<min>-<max>.ltx` (S3).
     pub fn path(&self) -> String {
-        ReplicaLayout::file_path(self.level, self.name)
+        self.layout.file_path(self.level, self.name)
     }
 }
 
@@ -206,6 +210,7 @@ impl Catalog {
                     name: info.name,
                     size: info.size,
                     timestamp_ms,
+                    layout: source.layout(),
                 });
             }
         }
@@ -369,6 +374,7 @@ mod tests {
             },
             size: 100,
             timestamp_ms: Some(max as i64 * 1000),
+            layout: ObjectLayout::LtxLevels,
         }
     }
 

@@ -3,7 +3,7 @@
 //! object for error messages.
 //!
 //! [`ReplicaSource`] is the seam between restore and the storage backends: the directory
-//! replica implements it here; object-store clients implement it in their own modules.
+//! replica and the [`ReplicaClient`] (every backend: file, s3, gs, abs) implement it here.
 //!
 //! This module must never write to a replica, never buffer a whole object, and never
 //! trust a listed object's bytes: callers decode them with the LTX decoder, which
@@ -16,7 +16,8 @@ use walcast_ltx::{HEADER_SIZE, Header, LtxFileName};
 
 use crate::dir::DirReplica;
 use crate::error::ReplicaError;
-use crate::layout::{Level, ReplicaLayout};
+use crate::layout::Level;
+use crate::store::{ObjectLayout, ReplicaClient, StoreError};
 
 /// One LTX object as a listing reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,11 +46,16 @@ pub trait ReplicaSource: Send + Sync {
     /// Opens one object for reading from its first byte.
     fn open(&self, level: Level, name: LtxFileName) -> Result<ObjectReader, ReplicaError>;
 
+    /// How the replica names level directories (the directory layout unless overridden).
+    fn layout(&self) -> ObjectLayout {
+        ObjectLayout::LtxLevels
+    }
+
     /// One object, as a user would name it in an error message.
     fn describe_object(&self, level: Level, name: LtxFileName) -> String {
         format!(
             "{} in {}",
-            ReplicaLayout::file_path(level, name),
+            self.layout().file_path(level, name),
             self.describe()
         )
     }
@@ -58,20 +64,30 @@ pub trait ReplicaSource: Send + Sync {
     /// validates its first 100 bytes. Backends that keep the timestamp as metadata may
     /// answer without reading the object.
     fn header_timestamp(&self, level: Level, name: LtxFileName) -> Result<i64, ReplicaError> {
-        let mut raw = [0u8; HEADER_SIZE];
-        let object = || self.describe_object(level, name);
-        self.open(level, name)?
-            .read_exact(&mut raw)
-            .map_err(|source| ReplicaError::ObjectRead {
-                object: object(),
-                source,
-            })?;
-        let header = Header::decode(&raw).map_err(|e| ReplicaError::BadHeader {
-            object: object(),
-            detail: e.to_string(),
-        })?;
-        Ok(header.timestamp_ms)
+        read_header_timestamp(self, level, name)
     }
+}
+
+/// Reads and validates the first 100 bytes of one object and returns its header timestamp.
+fn read_header_timestamp<S: ReplicaSource + ?Sized>(
+    source: &S,
+    level: Level,
+    name: LtxFileName,
+) -> Result<i64, ReplicaError> {
+    let mut raw = [0u8; HEADER_SIZE];
+    let object = || source.describe_object(level, name);
+    source
+        .open(level, name)?
+        .read_exact(&mut raw)
+        .map_err(|source| ReplicaError::ObjectRead {
+            object: object(),
+            source,
+        })?;
+    let header = Header::decode(&raw).map_err(|e| ReplicaError::BadHeader {
+        object: object(),
+        detail: e.to_string(),
+    })?;
+    Ok(header.timestamp_ms)
 }
 
 impl ReplicaSource for DirReplica {
@@ -113,6 +129,61 @@ impl ReplicaSource for DirReplica {
 
     fn describe_object(&self, level: Level, name: LtxFileName) -> String {
         self.path(level, name).display().to_string()
+    }
+}
+
+impl From<StoreError> for ReplicaError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Dir(inner) => inner,
+            other => ReplicaError::Store(Box::new(other)),
+        }
+    }
+}
+
+/// A client reads through its own listing and GETs; a body cut mid-way is resumed by the
+/// client ([`crate::LtxReader`]). Listings carry no modification time (object stores'
+/// last-modified is the upload time, not the LTX timestamp). Header timestamps come from
+/// the `litestream-timestamp` metadata (a HEAD, no body) that Litestream and walcast
+/// write from the header, as Litestream's own timestamp restores read them; an object
+/// without it has its header read.
+impl ReplicaSource for ReplicaClient {
+    fn describe(&self) -> String {
+        self.target().to_string()
+    }
+
+    fn list(&self, level: Level) -> Result<Vec<ObjectInfo>, ReplicaError> {
+        Ok(ReplicaClient::list(self, level)?
+            .into_iter()
+            .map(|object| ObjectInfo {
+                name: object.name,
+                size: object.size,
+                modified_ms: None,
+            })
+            .collect())
+    }
+
+    fn open(&self, level: Level, name: LtxFileName) -> Result<ObjectReader, ReplicaError> {
+        Ok(Box::new(self.get(level, name)?))
+    }
+
+    fn describe_object(&self, level: Level, name: LtxFileName) -> String {
+        self.location(level, name)
+    }
+
+    fn layout(&self) -> ObjectLayout {
+        self.object_replica()
+            .map_or(ObjectLayout::LtxLevels, |replica| replica.layout())
+    }
+
+    fn header_timestamp(&self, level: Level, name: LtxFileName) -> Result<i64, ReplicaError> {
+        if self.object_replica().is_some()
+            && let Some(text) = self.timestamp(level, name)?
+            && let Ok(ms) = crate::rfc3339::parse_millis(&text)
+        {
+            return Ok(ms);
+        }
+        read_header_timestamp(self, level, name)
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 use walcast_ltx::merge::is_contiguous;
 use walcast_ltx::{LtxFileName, TxId};
-use walcast_replica::{Catalog, Level, ReplicaFile, RestoreTarget};
+use walcast_replica::{Catalog, Level, ObjectLayout, ReplicaFile, RestoreTarget};
 
 fn txid(n: u64) -> TxId {
     TxId::new(n).unwrap()
@@ -29,6 +29,7 @@ fn catalog() -> impl Strategy<Value = Catalog> {
                     name,
                     size: len + 1,
                     timestamp_ms: Some((min + len) as i64),
+                    layout: ObjectLayout::LtxLevels,
                 })
             })
             .collect();

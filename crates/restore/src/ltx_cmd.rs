@@ -9,8 +9,8 @@ use walcast_ltx::rfc3339_millis;
 use walcast_replica::{Catalog, Timestamps};
 
 /// Prints the listing on stdout.
-pub fn run(replica: &str, json: bool) -> anyhow::Result<()> {
-    let source = crate::replica_url::open(replica)?;
+pub fn run(replica: &crate::replica_choice::ReplicaChoice, json: bool) -> anyhow::Result<()> {
+    let source = replica.open()?;
     let catalog = Catalog::read(source.as_ref(), Timestamps::Read)
         .with_context(|| format!("cannot list replica {}", source.describe()))?;
     let timestamp = |ms: Option<i64>| ms.map_or_else(|| "-".to_owned(), rfc3339_millis);

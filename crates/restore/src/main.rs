@@ -10,9 +10,9 @@
 mod decode_thread;
 mod ltx_cmd;
 mod merged_pages;
+mod replica_choice;
 mod replica_url;
 mod restore_cmd;
-mod rfc3339;
 mod staged_output;
 mod verify_cmd;
 
@@ -24,6 +24,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use walcast_ltx::TxId;
 use walcast_replica::RestoreTarget;
 
+use crate::replica_choice::ReplicaChoice;
 use crate::restore_cmd::RestoreRequest;
 
 /// Restore a SQLite database from a replica, and verify it byte for byte.
@@ -38,14 +39,15 @@ struct Cli {
 enum Command {
     /// Restore the latest state, a TXID or a moment from a replica into a new file.
     Restore {
-        /// The database file to write (required with a replica URL or directory).
+        /// The database file to write (required with a replica URL or directory; with
+        /// -config it defaults to the database's own path).
         #[arg(short = 'o', value_name = "OUT")]
         output: Option<PathBuf>,
         /// Restore the state right after this TXID (16 hex digits).
         #[arg(long, value_name = "TXID", conflicts_with = "timestamp")]
         txid: Option<TxId>,
         /// Restore the newest state made before this moment (RFC 3339), as Litestream does.
-        #[arg(long, value_name = "RFC3339", value_parser = rfc3339::parse_millis)]
+        #[arg(long, value_name = "RFC3339", value_parser = walcast_replica::rfc3339::parse_millis)]
         timestamp: Option<i64>,
         /// Do nothing (exit 0) if OUT already exists.
         #[arg(long = "if-db-not-exists")]
@@ -64,7 +66,10 @@ enum Command {
         /// Print the files the restore would merge, and the TXID they reach; write nothing.
         #[arg(long = "dry-run")]
         dry_run: bool,
-        /// The replica: file:///dir or a directory path.
+        #[command(flatten)]
+        source: SourceArgs,
+        /// The replica: s3://…, gs://…, abs://…, file:///dir or a directory path; with
+        /// -config, the database path the config file names.
         #[arg(value_name = "DB|URL")]
         replica: String,
     },
@@ -72,22 +77,51 @@ enum Command {
     Verify {
         /// The local database file.
         db: PathBuf,
-        /// The replica: file:///dir or a directory path.
-        #[arg(value_name = "URL")]
-        replica: String,
+        /// The replica: s3://…, gs://…, abs://…, file:///dir or a directory path; with
+        /// -config, the database path the config file names (default: DB itself).
+        #[arg(value_name = "URL", required_unless_present = "config")]
+        replica: Option<String>,
+        #[command(flatten)]
+        source: SourceArgs,
         /// Compare with the state right after this TXID (default: the latest).
         #[arg(long, value_name = "TXID")]
         txid: Option<TxId>,
     },
     /// List the LTX files a replica holds, by level.
     Ltx {
-        /// The replica: file:///dir or a directory path.
-        #[arg(value_name = "URL")]
+        /// The replica: s3://…, gs://…, abs://…, file:///dir or a directory path; with
+        /// -config, the database path the config file names.
+        #[arg(value_name = "DB|URL")]
         replica: String,
+        #[command(flatten)]
+        source: SourceArgs,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Flags that choose the replica through a config file.
+#[derive(clap::Args, Debug)]
+struct SourceArgs {
+    /// Read the replica from this walcast (or Litestream) config file: the argument is
+    /// then the database path it lists.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// With -config: which of the database's replicas (its `name`, or `s3`, `file`, …
+    /// for an unnamed one; `type-N` when it has several). Default: the first.
+    #[arg(long = "replica", value_name = "NAME", requires = "config")]
+    replica_name: Option<String>,
+}
+
+impl SourceArgs {
+    fn choice(self, arg: String) -> ReplicaChoice {
+        ReplicaChoice {
+            arg,
+            config: self.config,
+            name: self.replica_name,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -102,12 +136,15 @@ fn main() -> ExitCode {
             parallelism,
             force,
             dry_run,
+            source,
             replica,
         } => {
-            let output = match output {
-                Some(output) => output,
-                None if dry_run => PathBuf::new(),
-                None => missing_output(&replica),
+            let choice = source.choice(replica);
+            let output = match (output, choice.config_db()) {
+                (Some(output), _) => output,
+                (None, _) if dry_run => PathBuf::new(),
+                (None, Some(db)) => db,
+                (None, None) => missing_output(&choice.arg),
             };
             let target = match (txid, timestamp) {
                 (Some(txid), _) => RestoreTarget::TxId(txid),
@@ -116,7 +153,7 @@ fn main() -> ExitCode {
             };
             restore_cmd::run(&RestoreRequest {
                 output,
-                replica,
+                replica: choice,
                 target,
                 if_db_not_exists,
                 if_replica_exists,
@@ -125,20 +162,31 @@ fn main() -> ExitCode {
                 dry_run,
             })
         }
-        Command::Verify { db, replica, txid } => verify_cmd::run(&db, &replica, txid, 8),
-        Command::Ltx { replica, json } => ltx_cmd::run(&replica, json),
+        Command::Verify {
+            db,
+            replica,
+            source,
+            txid,
+        } => {
+            let arg = replica.unwrap_or_else(|| db.display().to_string());
+            verify_cmd::run(&db, &source.choice(arg), txid, 8)
+        }
+        Command::Ltx {
+            replica,
+            source,
+            json,
+        } => ltx_cmd::run(&source.choice(replica), json),
     })
 }
 
-/// Without `-o` the argument would name a database of the config file, which is not
-/// supported yet: a usage error (exit 2).
+/// Without `-o` and `-config` there is nowhere to write: a usage error (exit 2).
 fn missing_output(replica: &str) -> ! {
     let message = if replica_url::is_url(replica) {
         format!("restoring from the replica URL {replica:?} needs -o OUT")
     } else {
         format!(
-            "-o OUT is required: restoring {replica:?} by its config file is not supported yet; \
-             give the replica's directory or file:// URL and -o OUT"
+            "-o OUT is required when {replica:?} is a replica directory; to restore a database \
+             by its path, give -config FILE too"
         )
     };
     Cli::command()

@@ -1,12 +1,13 @@
-//! Turns the replica argument of a command (`file:///dir`, or a plain directory path)
-//! into a [`ReplicaSource`].
+//! Turns the replica argument of a command into a [`ReplicaSource`]: `file:///dir` or a
+//! plain directory path (a directory replica), or `s3://`, `gs://`, `abs://` URLs (a
+//! [`ReplicaClient`], credentials from the environment). Litestream's other schemes are
+//! refused with a message saying so, never misread as paths.
 //!
-//! Only directory replicas are readable today; object-store URLs (`s3://`, `gs://`,
-//! `abs://`) are refused with a message saying so, never misread as paths.
-//! This module must never touch the replica: it only decides what the argument means.
+//! This module must never touch the replica: it only decides what the argument means
+//! (building a client sends no request).
 
 use anyhow::{Context, bail};
-use walcast_replica::{DirReplica, ReplicaSource};
+use walcast_replica::{DirReplica, ReplicaClient, ReplicaSource};
 
 /// True if `arg` has a URL scheme (`scheme://…`) rather than being a path.
 pub fn is_url(arg: &str) -> bool {
@@ -44,12 +45,13 @@ pub fn open(arg: &str) -> anyhow::Result<Box<dyn ReplicaSource>> {
                 .with_context(|| format!("replica URL {arg:?}: bad percent-encoding"))?;
             Ok(Box::new(DirReplica::new(path)))
         }
-        "s3" | "gs" | "abs" | "oss" | "sftp" | "webdav" | "webdavs" | "nats" => bail!(
+        "s3" | "gs" | "abs" => Ok(Box::new(ReplicaClient::from_url(arg)?)),
+        "oss" | "sftp" | "webdav" | "webdavs" | "nats" => bail!(
             "replica URL {arg:?}: {scheme}:// replicas are not supported by walcast-restore yet; \
              copy the replica to a directory and restore from file:///that/dir"
         ),
         _ => bail!(
-            "replica URL {arg:?}: unknown scheme {scheme:?}; use file:///dir or a directory path"
+            "replica URL {arg:?}: unknown scheme {scheme:?}; use s3://, gs://, abs://, file:///dir or a directory path"
         ),
     }
 }
@@ -91,13 +93,16 @@ mod tests {
     }
 
     #[test]
+    fn object_store_urls_are_clients() {
+        let s3 = open("s3://bucket/app?endpoint=http://127.0.0.1:1&region=us-east-1").unwrap();
+        assert_eq!(s3.describe(), "s3://bucket/app");
+    }
+
+    #[test]
     fn other_urls_are_refused_with_a_reason() {
         let msg = |arg: &str| format!("{:#}", open(arg).err().unwrap());
-        assert!(
-            msg("s3://b/p").contains("not supported"),
-            "{}",
-            msg("s3://b/p")
-        );
+        assert!(msg("sftp://h/p").contains("not supported"));
+        assert!(msg("s3:///p").contains("bucket"), "{}", msg("s3:///p"));
         assert!(msg("ftp://b/p").contains("unknown scheme"));
         assert!(msg("file://host/p").contains("absolute path"));
         assert!(msg("file:///a%2").contains("percent"));

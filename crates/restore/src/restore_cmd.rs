@@ -20,8 +20,8 @@ use crate::staged_output::{Publish, StagedOutput, with_suffix};
 pub struct RestoreRequest {
     /// The database file to write.
     pub output: PathBuf,
-    /// The replica, as the user named it.
-    pub replica: String,
+    /// The replica, as the user chose it.
+    pub replica: crate::replica_choice::ReplicaChoice,
     /// Which state.
     pub target: RestoreTarget,
     /// Exit 0 without restoring when the output exists.
@@ -113,7 +113,7 @@ struct Planned {
 /// Lists the replica and plans; `None` when it is empty and `-if-replica-exists` says
 /// that is fine.
 fn plan(request: &RestoreRequest) -> anyhow::Result<Option<Planned>> {
-    let source = crate::replica_url::open(&request.replica)?;
+    let source = request.replica.open()?;
     let replica = source.describe();
     let timestamps = match request.target {
         RestoreTarget::Timestamp(_) => Timestamps::Read,

@@ -72,8 +72,13 @@ impl LocalSide {
 }
 
 /// Compares; prints both checksums and the TXID on stdout; fails when they differ.
-pub fn run(db: &Path, replica: &str, txid: Option<TxId>, parallelism: usize) -> anyhow::Result<()> {
-    let source = crate::replica_url::open(replica)?;
+pub fn run(
+    db: &Path,
+    replica: &crate::replica_choice::ReplicaChoice,
+    txid: Option<TxId>,
+    parallelism: usize,
+) -> anyhow::Result<()> {
+    let source = replica.open()?;
     let replica = source.describe();
     let target = txid.map_or(RestoreTarget::Latest, RestoreTarget::TxId);
     let catalog = Catalog::read(source.as_ref(), Timestamps::Skip)

@@ -280,7 +280,7 @@ fn usage_errors_exit_2() {
     .fails_with(2, &[]);
     run(["restore", "-o", "x.db", "-txid", "1", &url]).fails_with(2, &["16 hex digits"]);
     run(["restore", "-o", "x.db", "-timestamp", "yesterday", &url]).fails_with(2, &["RFC 3339"]);
-    restore(&s.out, Path::new("s3://bucket/db"), &[]).fails_with(1, &["not supported"]);
+    restore(&s.out, Path::new("sftp://host/db"), &[]).fails_with(1, &["not supported"]);
     assert_no_output(&s.out);
 }
 

@@ -1,6 +1,7 @@
-//! Parses the `-timestamp` argument: an RFC 3339 date-time such as
-//! `2026-11-30T08:15:12Z` or `2026-11-30T09:15:12.5+01:00`, into milliseconds since the
-//! Unix epoch, as Litestream's `-timestamp` (Go's `time.RFC3339`) accepts it.
+//! Parses an RFC 3339 date-time such as `2026-11-30T08:15:12Z` or
+//! `2026-11-30T09:15:12.5+01:00` into milliseconds since the Unix epoch, as Litestream's
+//! `-timestamp` (Go's `time.RFC3339`) accepts it: restore's `-timestamp` argument, and the
+//! `litestream-timestamp` metadata of objects.
 //!
 //! LTX timestamps are whole milliseconds and a restore takes the files made strictly
 //! before T, so a fraction finer than a millisecond rounds T up: a file made at T's whole
