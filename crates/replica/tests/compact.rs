@@ -157,6 +157,7 @@ fn catalog(client: &ReplicaClient) -> Catalog {
             name,
             size: 0,
             timestamp_ms: None,
+            layout: walcast_replica::ReplicaSource::layout(client),
         })
         .collect();
     Catalog::new(files)

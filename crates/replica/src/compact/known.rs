@@ -156,6 +156,7 @@ impl KnownLevels {
                     name: *name,
                     size: file.size,
                     timestamp_ms: file.timestamp_ms,
+                    layout: crate::source::ReplicaSource::layout(client),
                 });
             }
         }
