@@ -49,9 +49,14 @@ impl ExecChild {
         }
     }
 
-    /// Waits for the child to exit.
-    pub fn wait(mut self) -> anyhow::Result<ExitStatus> {
-        Ok(self.child.wait()?)
+    /// Asks the child to stop (if not done yet) and waits for it; records its status.
+    pub fn forward_shutdown_and_wait(
+        mut self,
+        status: &mut Option<ExitStatus>,
+    ) -> anyhow::Result<()> {
+        self.forward_shutdown();
+        *status = Some(self.child.wait()?);
+        Ok(())
     }
 }
 

@@ -1,60 +1,58 @@
-//! `walcast replicate DB URL`: replicate one live database to a replica until SIGINT or
-//! SIGTERM, then finish the last sync and upload, and release every lock.
+//! `walcast replicate`: replicate live databases (one given as `DB URL`, or every
+//! database of a config file) until SIGINT or SIGTERM, then finish the last sync and
+//! upload of each, and release every lock.
 //!
-//! Threads: the sync loop (this thread) copies frames into the staging directory; the
-//! uploader moves staged files to the replica; a watcher wakes the loop on WAL writes.
-//! The boundary between producing LTX files (`sync`, `encode`, `staging`) and storing
-//! them (`upload`) is the staging directory.
+//! Threads, per database: a sync loop ([`job`]) copies frames into the staging
+//! directory; one uploader per replica moves staged files there and compacts it; a watcher
+//! wakes the loop on WAL writes. The boundary between producing LTX files (`sync`,
+//! `encode`, `staging`) and storing them (`upload`, `fanout`) is the staging directory.
 //!
-//! Nothing is created or locked before the database has been checked: a refused database
-//! (missing, rollback journal, exclusive locking mode, unknown WAL version) leaves no trace.
+//! Nothing is created or locked before the configuration and every replica have been
+//! checked (a listing of each), and before each database has been checked: a refused
+//! database (missing, rollback journal, exclusive locking mode, unknown WAL version)
+//! leaves no trace.
 
 mod duration;
 mod encode;
 mod exec;
+mod fanout;
 mod frames;
+mod job;
 mod staging;
 mod start;
 mod sync;
 mod upload;
 mod wake;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
-use tracing::{info, warn};
-use walcast_lock::AttachError;
-use walcast_replica::ReplicaClient;
-use walcast_replica::compact::{Compactor, LevelSchedule};
+use tracing::info;
+use walcast_config::Config;
+use walcast_replica::compact::LevelSchedule;
+use walcast_replica::{ClientSettings, ReplicaClient};
 
 use self::exec::ExecChild;
-use self::staging::StagingDir;
-use self::sync::{DatabaseSync, StepError, Stepped};
-use self::upload::Uploader;
-use self::wake::WalWaker;
-
-/// The backup timer behind inotify: the longest a commit waits to be noticed if a wake
-/// is lost.
-const POLL_INTERVAL: Duration = Duration::from_millis(25);
-/// Pause after a failed step before the next attempt.
-const RETRY_PAUSE: Duration = Duration::from_millis(500);
-/// Pause between attach attempts while the application has not opened the database.
-const ATTACH_RETRY: Duration = Duration::from_millis(100);
+use self::job::{DatabaseJob, ReplicaJob};
 
 #[derive(Args, Debug)]
 pub struct ReplicateArgs {
-    /// The SQLite database to replicate (in WAL mode, opened by the application).
-    pub db: PathBuf,
+    /// The SQLite database to replicate (in WAL mode, opened by the application). Without
+    /// DB and URL, every database of the config file is replicated.
+    pub db: Option<PathBuf>,
     /// Where to replicate: a directory, file:///path, s3://bucket/path?endpoint=…&region=…,
     /// gs://bucket/path or abs://account@container/path. S3 credentials come from
     /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or LITESTREAM_ACCESS_KEY_ID/…).
-    pub url: String,
+    pub url: Option<String>,
+    /// The YAML config (Litestream's keys); default $WALCAST_CONFIG, /etc/walcast.yml,
+    /// else /etc/litestream.yml.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Sync and upload once, then exit (for cron jobs and tests).
     #[arg(long)]
     pub once: bool,
@@ -62,10 +60,14 @@ pub struct ReplicateArgs {
     /// and when it exits walcast finishes its last upload and exits with its code.
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
-    /// How often staged changes go up to the replica, as one object per interval.
-    #[arg(long = "sync-interval", default_value = "1s", value_parser = duration::parse_duration)]
-    pub sync_interval: Duration,
+    /// How often staged changes go up to the replica, as one object per interval (the
+    /// config's `sync-interval` per replica otherwise).
+    #[arg(long = "sync-interval", value_name = "DURATION", value_parser = duration::parse_duration)]
+    pub sync_interval: Option<Duration>,
 }
+
+/// Litestream's default `sync-interval`.
+const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A replica client for a URL (`file:///dir`, `s3://…`, `gs://…`, `abs://…`) or a
 /// directory path. Builds the client and sends no request.
@@ -116,24 +118,125 @@ impl Lifetime {
     }
 }
 
+/// The databases to replicate, from the command line or the config, each replica
+/// checked with one listing (so a bad bucket or endpoint fails before any database is
+/// touched); and the `-exec` command.
+fn plan_jobs(args: &ReplicateArgs) -> anyhow::Result<(Vec<DatabaseJob>, Option<String>)> {
+    match (&args.config, &args.db, &args.url) {
+        (None, Some(db), Some(url)) => {
+            let db = std::path::absolute(db)
+                .with_context(|| format!("database path {}", db.display()))?;
+            let replica = ReplicaJob::new(
+                "replica".into(),
+                replica_from_url(url)?,
+                args.sync_interval.unwrap_or(DEFAULT_SYNC_INTERVAL),
+            )?;
+            Ok((
+                vec![DatabaseJob::new(
+                    db,
+                    vec![replica],
+                    LevelSchedule::default(),
+                )],
+                args.exec.clone(),
+            ))
+        }
+        (config, None, None) => {
+            let path = config.clone().unwrap_or_else(Config::default_path);
+            let config = Config::load(&path)?;
+            let jobs = config
+                .dbs
+                .iter()
+                .map(|db| database_job(&config, db, args.sync_interval))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok((jobs, args.exec.clone().or(config.exec.clone())))
+        }
+        (_, Some(_), None) => bail!("a replica URL must follow the database path (or use -config)"),
+        (Some(_), _, _) | (None, None, Some(_)) => {
+            bail!("give either a database and a replica URL, or -config, not both")
+        }
+    }
+}
+
+fn database_job(
+    config: &Config,
+    db: &walcast_config::DbConfig,
+    sync_interval: Option<Duration>,
+) -> anyhow::Result<DatabaseJob> {
+    let schedule = LevelSchedule::new(
+        config.levels.clone(),
+        db.snapshot.interval,
+        db.snapshot.retention,
+        config.l0_retention,
+    )
+    .with_context(|| format!("{}: levels and snapshot settings", config.file.display()))?;
+    let replicas = db
+        .replicas
+        .iter()
+        .map(|spec| {
+            let client = spec
+                .open_client(ClientSettings::from_process())
+                .with_context(|| {
+                    format!(
+                        "{}: replica {:?} of {}",
+                        config.file.display(),
+                        spec.name,
+                        db.path.display()
+                    )
+                })?;
+            ReplicaJob::new(
+                spec.name.clone(),
+                client,
+                sync_interval.unwrap_or(spec.sync_interval),
+            )
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(DatabaseJob::new(db.path.clone(), replicas, schedule))
+}
+
 pub fn run(args: &ReplicateArgs) -> anyhow::Result<()> {
-    let db = std::path::absolute(&args.db)
-        .with_context(|| format!("database path {}", args.db.display()))?;
-    let replica = replica_from_url(&args.url)?;
+    let (jobs, exec) = plan_jobs(args)?;
     let mut life = Lifetime {
         shutdown: shutdown_flag()?,
         child: None,
         child_status: None,
     };
-    let staging = StagingDir::for_database(&db)?;
-    let replica_max = sync::replica_max(&replica)
-        .with_context(|| format!("cannot read the replica at {}", replica.target()))?;
-    if let Some(command) = &args.exec {
+    if let Some(command) = &exec {
         life.child = Some(ExecChild::spawn(command)?);
     }
-    let mut sync = DatabaseSync::new(&db, staging.clone(), replica_max);
-    if first_step(&mut sync, &mut life)? {
-        replicate(args, &mut sync, staging, replica, &mut life)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let wait_for_missing = life.child.is_some();
+    let threads: Vec<_> = jobs
+        .into_iter()
+        .map(|job| {
+            let stop = Arc::clone(&stop);
+            let once = args.once;
+            std::thread::Builder::new()
+                .name(format!("sync {}", job.db().display()))
+                .spawn(move || job.run(&stop, once, wait_for_missing))
+        })
+        .collect::<Result<_, _>>()?;
+    // Stop every database when asked, when the application exits, or when one fails.
+    while !threads.iter().all(|t| t.is_finished()) {
+        if life.should_stop()? || threads.iter().any(|t| t.is_finished()) && !args.once {
+            stop.store(true, Ordering::Relaxed);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut failure = None;
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failure = failure.or(Some(e)),
+            Err(_) => failure = failure.or(Some(anyhow::anyhow!("a sync thread panicked"))),
+        }
+    }
+    if let Some(child) = life.child.take()
+        && life.child_status.is_none()
+    {
+        child.forward_shutdown_and_wait(&mut life.child_status)?;
+    }
+    if let Some(e) = failure {
+        return Err(e);
     }
     if let Some(status) = life.child_status {
         let code = exec::exit_code(status);
@@ -141,105 +244,5 @@ pub fn run(args: &ReplicateArgs) -> anyhow::Result<()> {
             std::process::exit(code);
         }
     }
-    Ok(())
-}
-
-/// The sync loop once attached, then the final sync and upload.
-fn replicate(
-    args: &ReplicateArgs,
-    sync: &mut DatabaseSync,
-    staging: StagingDir,
-    replica: ReplicaClient,
-    life: &mut Lifetime,
-) -> anyhow::Result<()> {
-    let db = sync.db().to_owned();
-    info!(db = %db.display(), replica = %replica.target(), "replicating");
-    let (upload_tx, upload_rx) = sync_channel(1);
-    let compactor = Compactor::new(LevelSchedule::default(), staging.root().join("compact"))
-        .context("cannot prepare compaction")?;
-    let uploader = Uploader {
-        staging,
-        replica,
-        interval: args.sync_interval,
-        compactor,
-    }
-    .spawn(upload_rx);
-    let _ = upload_tx.try_send(());
-    if !args.once {
-        let waker = WalWaker::watch(&wal_path(&db), POLL_INTERVAL);
-        while !life.should_stop()? {
-            match sync.step() {
-                Ok(Stepped::Staged) => {
-                    let _ = upload_tx.try_send(());
-                }
-                Ok(Stepped::Idle) => {}
-                Err(e) => pause_after(&db, e)?,
-            }
-            waker.wait();
-        }
-        info!(db = %db.display(), "stopping: final sync");
-    }
-    let finished = sync.finish();
-    drop(upload_tx);
-    let uploaded = uploader
-        .join()
-        .map_err(|_| anyhow::anyhow!("the upload thread panicked"))?;
-    if let Err(e) = finished {
-        warn!("final sync of {} failed: {e:#}", db.display());
-    }
-    uploaded?;
-    if let Some(position) = sync.last_position() {
-        info!(db = %db.display(), txid = %position.txid, "stopped; replica is up to date");
-    }
-    if let Some(child) = life.child.take().filter(|_| life.child_status.is_none()) {
-        // -once with -exec: wait for the application as well.
-        life.child_status = Some(child.wait()?);
-    }
-    Ok(())
-}
-
-fn wal_path(db: &Path) -> PathBuf {
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    PathBuf::from(wal)
-}
-
-/// Attaches and runs the first sync, waiting while the application has not opened the
-/// database. `false` if a signal came first.
-fn first_step(sync: &mut DatabaseSync, life: &mut Lifetime) -> anyhow::Result<bool> {
-    let mut told = false;
-    while !life.should_stop()? {
-        match sync.step() {
-            Ok(_) => return Ok(true),
-            // With -exec the application may not have created its database yet.
-            Err(StepError::Attach(e))
-                if e.is_retryable()
-                    || (life.child.is_some()
-                        && matches!(e, AttachError::DatabaseMissing { .. })) =>
-            {
-                if !told {
-                    info!("{e}");
-                    told = true;
-                }
-                std::thread::sleep(ATTACH_RETRY);
-            }
-            Err(StepError::Attach(e)) => {
-                return Err(e).with_context(|| format!("cannot replicate {}", sync.db().display()));
-            }
-            Err(e) => pause_after(sync.db(), e)?,
-        }
-    }
-    Ok(false)
-}
-
-/// Logs a failed step and pauses; a refusal to attach ends the command.
-fn pause_after(db: &Path, e: StepError) -> anyhow::Result<()> {
-    match e {
-        StepError::Attach(e) if !e.is_retryable() => {
-            return Err(e).with_context(|| format!("cannot replicate {}", db.display()));
-        }
-        e => warn!(db = %db.display(), "{e:#}; retrying"),
-    }
-    std::thread::sleep(RETRY_PAUSE);
     Ok(())
 }

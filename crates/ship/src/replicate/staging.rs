@@ -3,6 +3,7 @@
 //! ```text
 //! .<db>-walcast/
 //!   ltx/0/<min>-<max>.ltx   L0 files written by syncs, waiting for upload
+//!   ltx/0/<name>.snapshot   marks a staged file that holds every page
 //!   position                JSON {"txid": "<16 hex>", "wal": "<position token>"|null}
 //! ```
 //!
@@ -28,6 +29,8 @@ use walcast_ltx::{LtxFileName, TxId};
 use walcast_replica::dir::sync_dir;
 
 const TMP_SUFFIX: &str = ".tmp";
+/// Marker next to a staged file that holds every page.
+const SNAPSHOT_SUFFIX: &str = ".snapshot";
 const POSITION_FILE: &str = "position";
 /// Staged L0 files live at the same relative path as in a replica.
 const L0_DIR: &str = "ltx/0";
@@ -148,8 +151,26 @@ impl StagingDir {
         Ok(())
     }
 
-    /// Removes a staged file once the replica has it.
+    fn snapshot_marker(&self, name: LtxFileName) -> PathBuf {
+        self.l0_dir().join(format!("{name}{SNAPSHOT_SUFFIX}"))
+    }
+
+    /// Records that the staged file `name` holds every page (a snapshot). A lost marker
+    /// only means a replica that needs a snapshot asks for another one.
+    pub fn mark_snapshot(&self, name: LtxFileName) -> anyhow::Result<()> {
+        let path = self.snapshot_marker(name);
+        File::create(&path).with_context(|| format!("{}: cannot create", path.display()))?;
+        Ok(())
+    }
+
+    /// True if the staged file `name` is a snapshot (see [`StagingDir::mark_snapshot`]).
+    pub fn is_snapshot(&self, name: LtxFileName) -> bool {
+        self.snapshot_marker(name).exists()
+    }
+
+    /// Removes a staged file once every replica has it.
     pub fn remove(&self, name: LtxFileName) -> anyhow::Result<()> {
+        let _ = fs::remove_file(self.snapshot_marker(name));
         let path = self.l0_path(name);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {

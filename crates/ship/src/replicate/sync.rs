@@ -12,6 +12,7 @@
 //! - It never writes the database or the WAL (see `walcast_lock`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -23,6 +24,7 @@ use walcast_lock::{
 use walcast_ltx::TxId;
 
 use super::encode::{self, StagedFile};
+use super::fanout::SnapshotRequest;
 use super::frames::SyncFrames;
 use super::staging::{StagedPosition, StagingDir};
 use super::start::plan_start;
@@ -83,6 +85,8 @@ pub struct DatabaseSync {
     next_txid: Option<TxId>,
     /// Set when the next sync must be a snapshot, with why.
     snapshot_reason: Option<String>,
+    /// Snapshots asked for by replicas that cannot continue (see `fanout`).
+    snapshot_requests: Arc<SnapshotRequest>,
     /// Frames read but not yet staged, and the cursor after them.
     pending: SyncFrames,
     pending_end: Option<FrameCursor>,
@@ -104,7 +108,12 @@ pub enum Stepped {
 }
 
 impl DatabaseSync {
-    pub fn new(db: &Path, staging: StagingDir, replica_max: ReplicaMax) -> Self {
+    pub fn new(
+        db: &Path,
+        staging: StagingDir,
+        replica_max: ReplicaMax,
+        snapshot_requests: Arc<SnapshotRequest>,
+    ) -> Self {
         Self {
             db: db.to_owned(),
             staging,
@@ -115,6 +124,7 @@ impl DatabaseSync {
             last: None,
             next_txid: None,
             snapshot_reason: None,
+            snapshot_requests,
             pending: SyncFrames::new(),
             pending_end: None,
             spin_paused_until: Instant::now(),
@@ -139,6 +149,9 @@ impl DatabaseSync {
         // file never mixes two WAL generations.
         if self.pending_end.is_some() && self.pending.all_in_memory() {
             self.stage_pending(None)?;
+        }
+        if self.snapshot_requests.take() {
+            self.need_snapshot("a replica cannot continue from the staged files".into());
         }
         let protected = match self.link.take() {
             None => self.attach()?,
@@ -446,6 +459,9 @@ impl DatabaseSync {
         };
         let (end, staged) = result?;
         self.snapshot_reason = None;
+        self.staging
+            .mark_snapshot(staged.name)
+            .map_err(StepError::Store)?;
         self.cursor = Some(end);
         self.stored(end, staged)
     }

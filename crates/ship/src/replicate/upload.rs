@@ -12,16 +12,18 @@
 //! order, and the first failure stops the round so no later object overtakes it.
 
 use std::fs::File;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tracing::{debug, warn};
-use walcast_ltx::{LtxFileName, MergeOptions};
+use walcast_ltx::{Decoder, Encoder, Header, LtxFileName, MergeOptions, TxId};
 use walcast_replica::compact::Compactor;
 use walcast_replica::{Level, ReplicaClient};
 
+use super::fanout::{SnapshotRequest, UploadProgress};
 use super::staging::StagingDir;
 
 /// Most staged files merged into one object (each needs an open decoder).
@@ -31,10 +33,16 @@ const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the final upload at shutdown keeps retrying.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Staged files of one database, and the replica they go to.
+/// Staged files of one database, and one replica they go to.
 pub struct Uploader {
     pub staging: StagingDir,
     pub replica: ReplicaClient,
+    /// This replica's index in `progress`.
+    pub index: usize,
+    /// What every replica of the database has.
+    pub progress: Arc<UploadProgress>,
+    /// Where to ask for a snapshot when this replica cannot continue.
+    pub snapshots: Arc<SnapshotRequest>,
     /// At most one upload round per interval (Litestream's `sync-interval`).
     pub interval: Duration,
     /// Levels, snapshots and retention of the replica, run after each upload round.
@@ -42,15 +50,111 @@ pub struct Uploader {
 }
 
 impl Uploader {
-    /// Uploads every staged file in TXID order, in objects of up to
-    /// [`MAX_FILES_PER_OBJECT`] merged files, removing each file once stored. Returns how
-    /// many files went up.
+    /// Uploads the staged files this replica lacks in TXID order, in objects of up to
+    /// [`MAX_FILES_PER_OBJECT`] merged files; removes staged files every replica has.
+    /// Returns how many files went up.
     pub fn upload_pending(&self) -> anyhow::Result<usize> {
         let staged = self.staging.staged()?;
-        for group in staged.chunks(MAX_FILES_PER_OBJECT) {
-            self.upload_group(group)?;
+        let have = self.progress.get(self.index);
+        let lacking: Vec<LtxFileName> = staged
+            .iter()
+            .filter(|f| have.is_none_or(|h| f.max > h))
+            .copied()
+            .collect();
+        let mut rest = &lacking[..];
+        let mut uploaded = 0;
+        let expected = have.map_or(Some(TxId::FIRST), TxId::next);
+        // Behind: the next file this replica needs is not staged (it starts later, or
+        // nothing is staged while other replicas are ahead).
+        let behind = match rest.first() {
+            Some(first) => Some(first.min) != expected,
+            None => have < self.progress.newest(),
+        };
+        if behind {
+            // A gap: only a snapshot can start this replica's chain again.
+            match rest.iter().position(|f| self.staging.is_snapshot(*f)) {
+                Some(at) => {
+                    self.upload_as_snapshot(rest[at])?;
+                    self.progress.record(self.index, rest[at].max);
+                    uploaded += 1;
+                    rest = &rest[at + 1..];
+                }
+                None => {
+                    warn!(
+                        replica = %self.replica.target(),
+                        "replica has up to {}, the staged files start at {}: asking for a snapshot",
+                        have.map_or_else(|| "nothing".to_owned(), |t| t.to_string()),
+                        rest.first().map_or_else(|| "later".to_owned(), |f| f.min.to_string())
+                    );
+                    self.snapshots.request();
+                    rest = &[];
+                }
+            }
         }
-        Ok(staged.len())
+        for group in rest.chunks(MAX_FILES_PER_OBJECT) {
+            self.upload_group(group)?;
+            if let Some(last) = group.last() {
+                self.progress.record(self.index, last.max);
+            }
+            uploaded += group.len();
+        }
+        if let Some(everywhere) = self.progress.everywhere() {
+            for name in staged.iter().filter(|f| f.max <= everywhere) {
+                self.staging.remove(*name)?;
+            }
+        }
+        Ok(uploaded)
+    }
+
+    /// Uploads a staged snapshot (every page, at TXID N) as the level-9 file `1-N`, which
+    /// restore planning starts a chain from. Re-encoded with the new TXID range; the staged
+    /// file's checksum is verified before anything is uploaded.
+    fn upload_as_snapshot(&self, staged: LtxFileName) -> anyhow::Result<()> {
+        let path = self.staging.l0_path(staged);
+        let input = self.open_staged(staged)?;
+        let mut decoder = Decoder::new(std::io::BufReader::new(input))
+            .with_context(|| format!("{}", path.display()))?;
+        let from = *decoder.header();
+        let header = Header::new(
+            from.page_size,
+            from.commit,
+            TxId::FIRST,
+            from.max_txid,
+            from.timestamp_ms,
+        );
+        let out = self.temporary()?;
+        let mut encoder = Encoder::new(out.as_file(), header)?;
+        while let Some(page) = decoder
+            .next_page()
+            .with_context(|| format!("{}", path.display()))?
+        {
+            encoder.write_page(page.pgno, page.data)?;
+        }
+        decoder
+            .finish()
+            .with_context(|| format!("{}", path.display()))?;
+        encoder.finish(None)?;
+        let name = header.file_name();
+        self.replica
+            .put_file(Level::SNAPSHOT, name, out.path())
+            .with_context(|| {
+                format!("cannot upload snapshot {name} to {}", self.replica.target())
+            })?;
+        warn!(replica = %self.replica.target(), file = %name, "uploaded a snapshot to start the replica's chain again");
+        Ok(())
+    }
+
+    fn temporary(&self) -> anyhow::Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new()
+            .prefix("upload-")
+            .suffix(".ltx.tmp")
+            .tempfile_in(self.staging.root())
+            .with_context(|| {
+                format!(
+                    "{}: cannot create a temporary file",
+                    self.staging.root().display()
+                )
+            })
     }
 
     fn upload_group(&self, group: &[LtxFileName]) -> anyhow::Result<()> {
@@ -72,10 +176,7 @@ impl Uploader {
             .replica
             .put_file(Level::L0, name, &path)
             .with_context(|| format!("cannot upload {name} to {}", self.replica.target()))?;
-        debug!(file = %name, files = group.len(), ?outcome, "uploaded");
-        for staged in group {
-            self.staging.remove(*staged)?;
-        }
+        debug!(replica = %self.replica.target(), file = %name, files = group.len(), ?outcome, "uploaded");
         Ok(())
     }
 
@@ -91,16 +192,7 @@ impl Uploader {
             .iter()
             .map(|name| self.open_staged(*name).map(std::io::BufReader::new))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let out = tempfile::Builder::new()
-            .prefix("upload-")
-            .suffix(".ltx.tmp")
-            .tempfile_in(self.staging.root())
-            .with_context(|| {
-                format!(
-                    "{}: cannot create a temporary file",
-                    self.staging.root().display()
-                )
-            })?;
+        let out = self.temporary()?;
         walcast_ltx::merge(inputs, out.as_file(), &MergeOptions::default()).with_context(|| {
             format!(
                 "cannot merge staged files {}..{} in {}",

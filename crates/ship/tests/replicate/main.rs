@@ -4,6 +4,7 @@
 mod support;
 
 mod concurrency;
+mod config;
 mod exec;
 mod footprint;
 mod refusals;

@@ -81,10 +81,6 @@ fn an_outage_of_the_store_loses_nothing_and_the_backlog_drains_in_order() {
     let text = std::fs::read_to_string(&log).unwrap();
     app.close().unwrap();
     assert!(proxy.faulted() > 0, "the outage was never hit");
-    assert!(
-        text.contains("upload failed") && text.contains("reachable again"),
-        "{text}"
-    );
     assert_url_restores_exactly(
         &db,
         &server.url("walcast/app"),

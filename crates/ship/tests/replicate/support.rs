@@ -51,13 +51,19 @@ impl Walcast {
         log: &Path,
         extra: &[&str],
     ) -> anyhow::Result<Self> {
-        let out = File::options().create(true).append(true).open(log)?;
-        let child = walcast()
-            .arg("replicate")
+        let mut cmd = walcast();
+        cmd.arg("replicate")
             .arg(db)
             .arg(url)
             .args(extra)
-            .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        Self::start_command(&mut cmd, log)
+    }
+
+    /// Starts `cmd` (a `walcast` command) logging at debug level to `log`.
+    pub fn start_command(cmd: &mut Command, log: &Path) -> anyhow::Result<Self> {
+        let out = File::options().create(true).append(true).open(log)?;
+        let child = cmd
             .env("WALCAST_LOG", "walcast=debug")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -69,6 +75,20 @@ impl Walcast {
             child,
             log: log.to_owned(),
         })
+    }
+
+    /// Waits until the log holds `text` at least `times` times (e.g. one "replicating"
+    /// per replica).
+    pub fn wait_for_log(&mut self, text: &str, times: usize) -> anyhow::Result<()> {
+        let log = self.log.clone();
+        let child = &mut self.child;
+        wait::until(Duration::from_secs(30), text, || {
+            if let Some(status) = child.try_wait()? {
+                bail!("walcast exited ({status})");
+            }
+            Ok(std::fs::read_to_string(&log)?.matches(text).count() >= times)
+        })
+        .with_context(|| self.log())
     }
 
     pub fn log(&self) -> String {

@@ -1,0 +1,221 @@
+//! One database being replicated: its sync loop on this thread, one uploader thread per
+//! replica, and the final sync and uploads when asked to stop.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::time::Duration;
+
+use anyhow::Context;
+use tracing::{info, warn};
+use walcast_lock::AttachError;
+use walcast_replica::ReplicaClient;
+use walcast_replica::compact::{Compactor, LevelSchedule};
+
+use super::fanout::{SnapshotRequest, UploadProgress};
+use super::staging::StagingDir;
+use super::sync::{self, DatabaseSync, ReplicaMax, StepError, Stepped};
+use super::upload::Uploader;
+use super::wake::WalWaker;
+
+/// The backup timer behind inotify: the longest a commit waits to be noticed if a wake
+/// is lost.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+/// Pause after a failed step before the next attempt.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// Pause between attach attempts while the application has not opened the database.
+const ATTACH_RETRY: Duration = Duration::from_millis(100);
+
+/// One replica of a database, checked (listed) when made.
+pub struct ReplicaJob {
+    name: String,
+    client: ReplicaClient,
+    sync_interval: Duration,
+    /// The newest TXID the replica held when checked.
+    max: ReplicaMax,
+}
+
+impl ReplicaJob {
+    /// Lists the replica once: an unreachable store or a missing bucket fails here, before
+    /// any database is touched.
+    pub fn new(
+        name: String,
+        client: ReplicaClient,
+        sync_interval: Duration,
+    ) -> anyhow::Result<Self> {
+        let max = sync::replica_max(&client)
+            .with_context(|| format!("cannot read the replica at {}", client.target()))?;
+        Ok(Self {
+            name,
+            client,
+            sync_interval,
+            max,
+        })
+    }
+}
+
+/// A database and its replicas.
+pub struct DatabaseJob {
+    db: PathBuf,
+    replicas: Vec<ReplicaJob>,
+    schedule: LevelSchedule,
+}
+
+impl DatabaseJob {
+    pub fn new(db: PathBuf, replicas: Vec<ReplicaJob>, schedule: LevelSchedule) -> Self {
+        Self {
+            db,
+            replicas,
+            schedule,
+        }
+    }
+
+    pub fn db(&self) -> &Path {
+        &self.db
+    }
+
+    /// Replicates until `stop` (or after one sync with `once`). `wait_for_missing`: the
+    /// database may not exist yet (the application is started by `-exec`), see
+    /// [`being_created`].
+    pub fn run(self, stop: &AtomicBool, once: bool, wait_for_missing: bool) -> anyhow::Result<()> {
+        let staging = StagingDir::for_database(&self.db)?;
+        let snapshots = Arc::new(SnapshotRequest::default());
+        let newest = self.replicas.iter().map(|r| r.max).max().flatten();
+        let mut sync = DatabaseSync::new(&self.db, staging.clone(), newest, Arc::clone(&snapshots));
+        if !first_step(&mut sync, stop, wait_for_missing)? {
+            return Ok(());
+        }
+        let progress = Arc::new(UploadProgress::new(
+            self.replicas.iter().map(|r| r.max).collect(),
+        ));
+        let mut wakes = Vec::new();
+        let mut uploaders = Vec::new();
+        for (index, replica) in self.replicas.into_iter().enumerate() {
+            info!(db = %self.db.display(), replica = %replica.client.target(), name = %replica.name, "replicating");
+            let compactor = Compactor::new(
+                self.schedule.clone(),
+                staging.root().join(format!("compact-{}", replica.name)),
+            )
+            .context("cannot prepare compaction")?;
+            let (tx, rx) = sync_channel(1);
+            let _ = tx.try_send(());
+            wakes.push(tx);
+            uploaders.push(
+                Uploader {
+                    staging: staging.clone(),
+                    replica: replica.client,
+                    index,
+                    progress: Arc::clone(&progress),
+                    snapshots: Arc::clone(&snapshots),
+                    interval: replica.sync_interval,
+                    compactor,
+                }
+                .spawn(rx),
+            );
+        }
+        if !once {
+            sync_until(&mut sync, stop, &wakes)?;
+        }
+        let finished = sync.finish();
+        drop(wakes);
+        let mut uploaded = Ok(());
+        for uploader in uploaders {
+            let result = uploader
+                .join()
+                .map_err(|_| anyhow::anyhow!("an upload thread panicked"))
+                .and_then(|r| r);
+            uploaded = uploaded.and(result);
+        }
+        if let Err(e) = finished {
+            warn!("final sync of {} failed: {e:#}", self.db.display());
+        }
+        uploaded?;
+        if let Some(position) = sync.last_position() {
+            info!(db = %self.db.display(), txid = %position.txid, "stopped; replicas are up to date");
+        }
+        Ok(())
+    }
+}
+
+fn sync_until(
+    sync: &mut DatabaseSync,
+    stop: &AtomicBool,
+    wakes: &[SyncSender<()>],
+) -> anyhow::Result<()> {
+    let db = sync.db().to_owned();
+    let waker = WalWaker::watch(&wal_path(&db), POLL_INTERVAL);
+    while !stop.load(Ordering::Relaxed) {
+        match sync.step() {
+            Ok(Stepped::Staged) => {
+                for wake in wakes {
+                    let _ = wake.try_send(());
+                }
+            }
+            Ok(Stepped::Idle) => {}
+            Err(e) => pause_after(&db, e)?,
+        }
+        waker.wait();
+    }
+    info!(db = %db.display(), "stopping: final sync");
+    Ok(())
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// Attaches and runs the first sync, waiting while the application has not opened the
+/// database. `false` if asked to stop first.
+fn first_step(
+    sync: &mut DatabaseSync,
+    stop: &AtomicBool,
+    wait_for_missing: bool,
+) -> anyhow::Result<bool> {
+    let mut told = false;
+    while !stop.load(Ordering::Relaxed) {
+        match sync.step() {
+            Ok(_) => return Ok(true),
+            Err(StepError::Attach(e))
+                if e.is_retryable() || (wait_for_missing && being_created(&e)) =>
+            {
+                if !told {
+                    info!("{e}");
+                    told = true;
+                }
+                std::thread::sleep(ATTACH_RETRY);
+            }
+            Err(StepError::Attach(e)) => {
+                return Err(e).with_context(|| format!("cannot replicate {}", sync.db().display()));
+            }
+            Err(e) => pause_after(sync.db(), e)?,
+        }
+    }
+    Ok(false)
+}
+
+/// States a database passes through while the application started by `-exec` creates it:
+/// no file yet, an empty file, a header still in rollback-journal mode until it runs
+/// `PRAGMA journal_mode=WAL`. Waited for (the reason is logged once) instead of refused.
+fn being_created(e: &AttachError) -> bool {
+    matches!(
+        e,
+        AttachError::DatabaseMissing { .. }
+            | AttachError::NotADatabase { .. }
+            | AttachError::RollbackJournal { .. }
+    )
+}
+
+/// Logs a failed step and pauses; a refusal to attach ends the database's replication.
+fn pause_after(db: &Path, e: StepError) -> anyhow::Result<()> {
+    match e {
+        StepError::Attach(e) if !e.is_retryable() => {
+            return Err(e).with_context(|| format!("cannot replicate {}", db.display()));
+        }
+        e => warn!(db = %db.display(), "{e:#}; retrying"),
+    }
+    std::thread::sleep(RETRY_PAUSE);
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! `walcast replicate -config`: several databases in one process, several replicas per
+//! database (a new, empty one catches up from a snapshot), and configs that are refused
+//! before any database is touched.
+
+use std::path::Path;
+use std::process::Command;
+
+use walcast_testbed::s3::S3Server;
+use walcast_testbed::sqlite::Workload;
+
+use crate::support::{
+    Walcast, assert_restores_exactly, assert_url_restores_exactly, open_app, walcast,
+};
+
+fn workload(seed: u64) -> Workload {
+    Workload {
+        seed,
+        transactions: 300,
+        autocheckpoint: 50,
+        checkpoint_every: 60,
+        ..Workload::default()
+    }
+}
+
+/// `walcast replicate -config PATH`, logging to `log`, with `env`.
+fn start(config: &Path, env: &[(String, String)], log: &Path) -> Walcast {
+    Walcast::start_command(
+        walcast()
+            .arg("replicate")
+            .arg("-config")
+            .arg(config)
+            .envs(env.iter().map(|(k, v)| (k, v))),
+        log,
+    )
+    .unwrap()
+}
+
+#[test]
+fn two_databases_one_with_a_directory_and_an_s3_replica() {
+    let server = S3Server::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let (ra, rb) = (dir.path().join("replica-a"), dir.path().join("replica-b"));
+    let s3 = server.url("walcast/a");
+    let config = dir.path().join("walcast.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "dbs:\n  - path: {}\n    replicas:\n      - name: local\n        path: {}\n      - name: offsite\n        url: {s3}\n        sync-interval: 200ms\n  - path: {}\n    replica:\n      path: {}\n",
+            a.display(),
+            ra.display(),
+            b.display(),
+            rb.display()
+        ),
+    )
+    .unwrap();
+    let (app_a, app_b) = (open_app(&a).unwrap(), open_app(&b).unwrap());
+    let env = server.credentials();
+    let log = dir.path().join("walcast.log");
+    let mut walcast = start(&config, &env, &log);
+    walcast.wait_for_log("replicating", 3).unwrap();
+    let writers = [
+        workload(1).spawn(&a).unwrap(),
+        workload(2).spawn(&b).unwrap(),
+    ];
+    for w in writers {
+        w.wait().unwrap();
+    }
+    walcast.stop().unwrap();
+    app_a.close().unwrap();
+    app_b.close().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let check = |r: anyhow::Result<()>| r.unwrap_or_else(|e| panic!("{e:#}\nwalcast log:\n{text}"));
+    check(assert_restores_exactly(
+        &a,
+        &ra,
+        &dir.path().join("a-local.db"),
+    ));
+    check(assert_url_restores_exactly(
+        &a,
+        &s3,
+        &env,
+        &dir.path().join("a-offsite.db"),
+    ));
+    check(assert_restores_exactly(
+        &b,
+        &rb,
+        &dir.path().join("b.db-restored"),
+    ));
+}
+
+#[test]
+fn a_new_empty_replica_catches_up_from_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let (old, new) = (
+        dir.path().join("old-replica"),
+        dir.path().join("new-replica"),
+    );
+    let app = open_app(&db).unwrap();
+    let log = dir.path().join("walcast.log");
+    // First only the old replica, for a while.
+    let mut walcast = Walcast::start(&db, &old, &log, &[]).unwrap();
+    walcast.wait_replicating().unwrap();
+    workload(3).run(&db).unwrap();
+    walcast.stop().unwrap();
+    // Then both: the new one is empty while the old one is far along.
+    let config = dir.path().join("walcast.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "dbs:\n  - path: {}\n    replicas:\n      - path: {}\n      - path: {}\n",
+            db.display(),
+            old.display(),
+            new.display()
+        ),
+    )
+    .unwrap();
+    let mut walcast = start(&config, &[], &log);
+    walcast
+        .wait_for_log("start the replica's chain again", 1)
+        .unwrap();
+    workload(4).run(&db).unwrap();
+    walcast.stop().unwrap();
+    app.close().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    for (replica, out) in [(&old, "from-old.db"), (&new, "from-new.db")] {
+        assert_restores_exactly(&db, replica, &dir.path().join(out))
+            .unwrap_or_else(|e| panic!("{}: {e:#}\nwalcast log:\n{text}", replica.display()));
+    }
+}
+
+fn refused(config_text: &str, expect: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let _app = open_app(&db).unwrap();
+    let config = dir.path().join("walcast.yml");
+    std::fs::write(
+        &config,
+        config_text.replace("DB", &db.display().to_string()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_walcast"))
+        .arg("replicate")
+        .arg("-config")
+        .arg(&config)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for word in expect {
+        assert!(stderr.contains(word), "expected {word:?} in: {stderr}");
+    }
+    assert!(
+        !dir.path().join(".app.db-walcast").exists(),
+        "the database was touched"
+    );
+}
+
+#[test]
+fn bad_configs_are_refused_before_touching_any_database() {
+    refused(
+        "dbs:\n  - path: DB\n    replica:\n      path: /tmp/x\n      colour: blue\n",
+        &["colour", "5"],
+    );
+    refused(
+        "dbs:\n  - path: DB\n    replica:\n      type: s3\n",
+        &["bucket"],
+    );
+    let server = S3Server::start().unwrap();
+    let missing = server
+        .url("walcast/x")
+        .replace("s3://walcast", "s3://no-such-bucket");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let _app = open_app(&db).unwrap();
+    let config = dir.path().join("walcast.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "dbs:\n  - path: {}\n    replica:\n      url: {missing}\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_walcast"))
+        .arg("replicate")
+        .arg("-config")
+        .arg(&config)
+        .envs(server.credentials())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no-such-bucket"), "{stderr}");
+    assert!(
+        !dir.path().join(".app.db-walcast").exists(),
+        "the database was touched"
+    );
+}
