@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod inspect;
+mod listing;
 mod replicate;
+mod status;
 
 /// Continuous replication of live SQLite databases to object storage.
 #[derive(Parser, Debug)]
@@ -36,6 +38,24 @@ enum Command {
     ///
     /// Example: walcast replicate /var/lib/app/app.db file:///var/backups/app
     Replicate(replicate::ReplicateArgs),
+    /// List the databases of the config and their replicas.
+    ///
+    /// Example: walcast databases -config /etc/walcast.yml
+    Databases(listing::DatabasesArgs),
+    /// List the LTX files a replica holds: level, TXID range, size, creation time.
+    ///
+    /// Give a replica URL or directory, or a database path with -config.
+    ///
+    /// Example: walcast ltx s3://backups/app --level 0
+    Ltx(listing::LtxArgs),
+    /// Show how far each database of the config is replicated: position, WAL size,
+    /// files waiting, and per replica the last upload and last error.
+    ///
+    /// Reads what `walcast replicate` records in each staging directory; works whether
+    /// or not it is running.
+    ///
+    /// Example: walcast status -config /etc/walcast.yml --json
+    Status(status::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +64,9 @@ fn main() -> ExitCode {
     walcast_cli::finish(match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Replicate(args) => replicate::run(&args),
+        Command::Databases(args) => listing::databases(&args),
+        Command::Ltx(args) => listing::ltx(&args),
+        Command::Status(args) => status::run(&args),
     })
 }
 

@@ -105,6 +105,7 @@ impl DatabaseJob {
                 Uploader {
                     staging: staging.clone(),
                     replica: replica.client,
+                    name: replica.name.clone(),
                     index,
                     progress: Arc::clone(&progress),
                     snapshots: Arc::clone(&snapshots),

@@ -18,7 +18,7 @@ mod exec;
 mod fanout;
 mod frames;
 mod job;
-mod staging;
+pub(crate) mod staging;
 mod start;
 mod sync;
 mod upload;

@@ -180,6 +180,19 @@ impl StagingDir {
         }
     }
 
+    /// Path of the status file of replica `name` (written by its uploader).
+    pub fn replica_status_path(&self, name: &str) -> PathBuf {
+        self.root.join(format!("replica-{name}.json"))
+    }
+
+    /// Replaces a small file atomically (tmp, rename; no fsync: status only).
+    pub fn write_small(&self, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+        let tmp = path.with_extension(format!("json{TMP_SUFFIX}"));
+        fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
+        fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
+        Ok(())
+    }
+
     /// Records the position after the L0 file of `position.txid` is committed.
     pub fn save_position(&self, position: &StagedPosition) -> anyhow::Result<()> {
         let json = PositionJson {

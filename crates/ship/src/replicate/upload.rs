@@ -15,11 +15,11 @@ use std::fs::File;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use tracing::{debug, warn};
-use walcast_ltx::{Decoder, Encoder, Header, LtxFileName, MergeOptions, TxId};
+use walcast_ltx::{Decoder, Encoder, Header, LtxFileName, MergeOptions, TxId, rfc3339_millis};
 use walcast_replica::compact::Compactor;
 use walcast_replica::{Level, ReplicaClient};
 
@@ -33,10 +33,19 @@ const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the final upload at shutdown keeps retrying.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
 
+/// What `walcast status` shows of a replica.
+#[derive(Debug, Default)]
+struct UploadStatus {
+    last_upload: Option<SystemTime>,
+    last_error: Option<(String, SystemTime)>,
+}
+
 /// Staged files of one database, and one replica they go to.
 pub struct Uploader {
     pub staging: StagingDir,
     pub replica: ReplicaClient,
+    /// The replica's name (config), for its status file.
+    pub name: String,
     /// This replica's index in `progress`.
     pub index: usize,
     /// What every replica of the database has.
@@ -209,6 +218,7 @@ impl Uploader {
     pub fn spawn(mut self, wake: Receiver<()>) -> JoinHandle<anyhow::Result<()>> {
         std::thread::spawn(move || {
             let mut failing = false;
+            let mut status = UploadStatus::default();
             let mut last_round = Instant::now()
                 .checked_sub(self.interval)
                 .unwrap_or_else(Instant::now);
@@ -220,21 +230,27 @@ impl Uploader {
                 }
                 last_round = Instant::now();
                 match self.upload_pending() {
-                    Ok(_) if failing => {
-                        warn!("replica reachable again; backlog uploaded");
+                    Ok(uploaded) => {
+                        if failing {
+                            warn!("replica reachable again; backlog uploaded");
+                        }
                         failing = false;
+                        if uploaded > 0 {
+                            status.last_upload = Some(SystemTime::now());
+                        }
                     }
-                    Ok(_) => {}
                     Err(e) => {
                         if !failing {
                             warn!("upload failed, will retry: {e:#}");
                         }
                         failing = true;
+                        status.last_error = Some((format!("{e:#}"), SystemTime::now()));
                     }
                 }
                 if !failing {
                     self.compact();
                 }
+                self.record_status(&status);
             }
             self.drain()
         })
@@ -257,6 +273,25 @@ impl Uploader {
             }
             Err(e) if e.is_transient() => debug!("compaction will retry: {e}"),
             Err(e) => warn!("compaction failed: {e:#}"),
+        }
+    }
+
+    /// Writes this replica's status file for `walcast status` (best effort).
+    fn record_status(&self, status: &UploadStatus) {
+        let ms = |t: &SystemTime| {
+            let ms = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            rfc3339_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+        };
+        let json = serde_json::json!({
+            "replica": self.replica.target().to_string(),
+            "txid": self.progress.get(self.index).map(|t| t.to_string()),
+            "last_upload": status.last_upload.as_ref().map(ms),
+            "last_error": status.last_error.as_ref().map(|(e, _)| e),
+            "last_error_at": status.last_error.as_ref().map(|(_, t)| ms(t)),
+        });
+        let path = self.staging.replica_status_path(&self.name);
+        if let Err(e) = self.staging.write_small(&path, json.to_string().as_bytes()) {
+            debug!("{e:#}");
         }
     }
 

@@ -70,6 +70,7 @@ fn two_databases_one_with_a_directory_and_an_s3_replica() {
     app_a.close().unwrap();
     app_b.close().unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
+    assert_status_and_listing(&config, &a, &ra, &env);
     let check = |r: anyhow::Result<()>| r.unwrap_or_else(|e| panic!("{e:#}\nwalcast log:\n{text}"));
     check(assert_restores_exactly(
         &a,
@@ -198,4 +199,69 @@ fn bad_configs_are_refused_before_touching_any_database() {
         !dir.path().join(".app.db-walcast").exists(),
         "the database was touched"
     );
+}
+
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// After a clean stop: `status` shows every database fully uploaded to every replica,
+/// `databases` lists the config, and `ltx` lists what the real Litestream lists.
+fn assert_status_and_listing(config: &Path, a: &Path, ra: &Path, env: &[(String, String)]) {
+    let run = |args: &[&str]| {
+        walcast()
+            .args(args)
+            .arg("-config")
+            .arg(config)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap()
+    };
+    let status = json_lines(&run(&["status", "--json"]));
+    assert_eq!(status.len(), 2, "{status:?}");
+    for db in &status {
+        assert_eq!(db["files_waiting"], 0, "{db}");
+        assert!(db["txid"].is_string(), "{db}");
+        for replica in db["replicas"].as_array().unwrap() {
+            assert_eq!(replica["recorded"]["txid"], db["txid"], "{db}");
+        }
+    }
+    let databases = json_lines(&run(&["databases", "--json"]));
+    assert_eq!(databases.len(), 3, "{databases:?}");
+    let by_db = json_lines(&run(&["ltx", "--json", &a.display().to_string()]));
+    let url = format!("file://{}", ra.display());
+    let by_url = json_lines(&walcast().args(["ltx", "--json", &url]).output().unwrap());
+    assert_eq!(by_db, by_url);
+    let ls = walcast_testbed::litestream::Litestream::locate().unwrap();
+    let theirs: Vec<_> = ls
+        .ltx(&walcast_testbed::litestream::Target::Url(&url), None)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.level, f.min_txid, f.max_txid, f.size))
+        .collect();
+    let ours: Vec<_> = by_url
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap().to_owned();
+            (
+                f["level"].as_u64().unwrap() as u32,
+                s("min_txid"),
+                s("max_txid"),
+                f["size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut theirs_sorted = theirs.clone();
+    theirs_sorted.sort();
+    let mut ours_sorted = ours.clone();
+    ours_sorted.sort();
+    assert_eq!(ours_sorted, theirs_sorted);
 }
