@@ -167,6 +167,11 @@ impl ReplicaClient {
         &self.stats
     }
 
+    /// A shared handle on [`ReplicaClient::stats`], for a metrics endpoint on another thread.
+    pub fn stats_handle(&self) -> Arc<ReplicaStats> {
+        Arc::clone(&self.stats)
+    }
+
     /// Runs one operation on a directory replica, counted like a request.
     fn counted<T>(
         &self,

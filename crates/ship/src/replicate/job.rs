@@ -14,6 +14,7 @@ use walcast_replica::ReplicaClient;
 use walcast_replica::compact::{Compactor, LevelSchedule};
 
 use super::fanout::{SnapshotRequest, UploadProgress};
+use super::metrics::{DbMetrics, Registry};
 use super::staging::StagingDir;
 use super::sync::{self, DatabaseSync, ReplicaMax, StepError, Stepped};
 use super::upload::Uploader;
@@ -78,7 +79,14 @@ impl DatabaseJob {
     /// Replicates until `stop` (or after one sync with `once`). `wait_for_missing`: the
     /// database may not exist yet (the application is started by `-exec`), see
     /// [`being_created`].
-    pub fn run(self, stop: &AtomicBool, once: bool, wait_for_missing: bool) -> anyhow::Result<()> {
+    pub fn run(
+        self,
+        stop: &AtomicBool,
+        once: bool,
+        wait_for_missing: bool,
+        registry: &Registry,
+    ) -> anyhow::Result<()> {
+        let metrics = registry.database(self.db.clone());
         let staging = StagingDir::for_database(&self.db)?;
         let snapshots = Arc::new(SnapshotRequest::default());
         let newest = self.replicas.iter().map(|r| r.max).max().flatten();
@@ -98,6 +106,11 @@ impl DatabaseJob {
                 staging.root().join(format!("compact-{}", replica.name)),
             )
             .context("cannot prepare compaction")?;
+            registry.replica(
+                self.db.clone(),
+                replica.name.clone(),
+                replica.client.stats_handle(),
+            );
             let (tx, rx) = sync_channel(1);
             let _ = tx.try_send(());
             wakes.push(tx);
@@ -116,7 +129,7 @@ impl DatabaseJob {
             );
         }
         if !once {
-            sync_until(&mut sync, stop, &wakes)?;
+            sync_until(&mut sync, stop, &wakes, &metrics)?;
         }
         let finished = sync.finish();
         drop(wakes);
@@ -143,18 +156,25 @@ fn sync_until(
     sync: &mut DatabaseSync,
     stop: &AtomicBool,
     wakes: &[SyncSender<()>],
+    metrics: &DbMetrics,
 ) -> anyhow::Result<()> {
     let db = sync.db().to_owned();
     let waker = WalWaker::watch(&wal_path(&db), POLL_INTERVAL);
     while !stop.load(Ordering::Relaxed) {
         match sync.step() {
             Ok(Stepped::Staged) => {
+                if let Some(position) = sync.last_position() {
+                    metrics.staged(position.txid.get());
+                }
                 for wake in wakes {
                     let _ = wake.try_send(());
                 }
             }
             Ok(Stepped::Idle) => {}
-            Err(e) => pause_after(&db, e)?,
+            Err(e) => {
+                metrics.sync_errors.fetch_add(1, Ordering::Relaxed);
+                pause_after(&db, e)?;
+            }
         }
         waker.wait();
     }

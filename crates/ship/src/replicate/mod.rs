@@ -18,6 +18,7 @@ mod exec;
 mod fanout;
 mod frames;
 mod job;
+mod metrics;
 pub(crate) mod staging;
 mod start;
 mod sync;
@@ -53,6 +54,10 @@ pub struct ReplicateArgs {
     /// else /etc/litestream.yml.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (`host:port`, or `:port` for every
+    /// interface); the config's `addr` otherwise.
+    #[arg(long, value_name = "ADDR")]
+    pub addr: Option<String>,
     /// Sync and upload once, then exit (for cron jobs and tests).
     #[arg(long)]
     pub once: bool,
@@ -121,7 +126,14 @@ impl Lifetime {
 /// The databases to replicate, from the command line or the config, each replica
 /// checked with one listing (so a bad bucket or endpoint fails before any database is
 /// touched); and the `-exec` command.
-fn plan_jobs(args: &ReplicateArgs) -> anyhow::Result<(Vec<DatabaseJob>, Option<String>)> {
+/// What to run: the databases, the `-exec` command, the metrics address.
+struct Plan {
+    jobs: Vec<DatabaseJob>,
+    exec: Option<String>,
+    addr: Option<String>,
+}
+
+fn plan_jobs(args: &ReplicateArgs) -> anyhow::Result<Plan> {
     match (&args.config, &args.db, &args.url) {
         (None, Some(db), Some(url)) => {
             let db = std::path::absolute(db)
@@ -131,14 +143,15 @@ fn plan_jobs(args: &ReplicateArgs) -> anyhow::Result<(Vec<DatabaseJob>, Option<S
                 replica_from_url(url)?,
                 args.sync_interval.unwrap_or(DEFAULT_SYNC_INTERVAL),
             )?;
-            Ok((
-                vec![DatabaseJob::new(
+            Ok(Plan {
+                jobs: vec![DatabaseJob::new(
                     db,
                     vec![replica],
                     LevelSchedule::default(),
                 )],
-                args.exec.clone(),
-            ))
+                exec: args.exec.clone(),
+                addr: args.addr.clone(),
+            })
         }
         (config, None, None) => {
             let path = config.clone().unwrap_or_else(Config::default_path);
@@ -148,7 +161,11 @@ fn plan_jobs(args: &ReplicateArgs) -> anyhow::Result<(Vec<DatabaseJob>, Option<S
                 .iter()
                 .map(|db| database_job(&config, db, args.sync_interval))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            Ok((jobs, args.exec.clone().or(config.exec.clone())))
+            Ok(Plan {
+                jobs,
+                exec: args.exec.clone().or(config.exec.clone()),
+                addr: args.addr.clone().or(config.addr.clone()),
+            })
         }
         (_, Some(_), None) => bail!("a replica URL must follow the database path (or use -config)"),
         (Some(_), _, _) | (None, None, Some(_)) => {
@@ -194,7 +211,11 @@ fn database_job(
 }
 
 pub fn run(args: &ReplicateArgs) -> anyhow::Result<()> {
-    let (jobs, exec) = plan_jobs(args)?;
+    let Plan { jobs, exec, addr } = plan_jobs(args)?;
+    let registry = Arc::new(metrics::Registry::default());
+    if let Some(addr) = &addr {
+        metrics::serve(addr, Arc::clone(&registry))?;
+    }
     let mut life = Lifetime {
         shutdown: shutdown_flag()?,
         child: None,
@@ -209,10 +230,11 @@ pub fn run(args: &ReplicateArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|job| {
             let stop = Arc::clone(&stop);
+            let registry = Arc::clone(&registry);
             let once = args.once;
             std::thread::Builder::new()
                 .name(format!("sync {}", job.db().display()))
-                .spawn(move || job.run(&stop, once, wait_for_missing))
+                .spawn(move || job.run(&stop, once, wait_for_missing, &registry))
         })
         .collect::<Result<_, _>>()?;
     // Stop every database when asked, when the application exits, or when one fails.

@@ -7,5 +7,6 @@ mod concurrency;
 mod config;
 mod exec;
 mod footprint;
+mod metrics;
 mod refusals;
 mod s3;
