@@ -129,6 +129,12 @@ impl Attachment {
             .map_err(io_error(&self.paths.shm, "lock a wal-index byte"))
     }
 
+    /// Waits in the kernel for a `kind` lock on `target` (see [`ofd::wait_lock`]).
+    pub(crate) fn wait_lock(&self, target: LockTarget, kind: LockKind) -> Result<(), LockError> {
+        ofd::wait_lock(self.shm.as_fd(), kind, target.range())
+            .map_err(io_error(&self.paths.shm, "wait for a wal-index lock"))
+    }
+
     /// Converts a lock this attachment holds exclusively to shared, in place. Cannot meet a
     /// conflict; if the kernel says otherwise the protocol is broken and that is an error.
     pub(crate) fn downgrade(&self, target: LockTarget) -> Result<(), LockError> {

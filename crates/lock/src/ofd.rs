@@ -87,6 +87,16 @@ pub fn try_lock(fd: BorrowedFd<'_>, kind: LockKind, range: ByteRange) -> io::Res
     }
 }
 
+/// Takes a `kind` lock on `range`, sleeping in the kernel until no other holder conflicts
+/// (`F_OFD_SETLKW`). The kernel wakes the caller the moment the conflicting lock goes, which
+/// is what makes it useful: reacting within microseconds to another process's unlock.
+/// OFD locks have no deadlock detection, so callers must know the holder does not wait for
+/// them. Interrupted by a signal, it returns the `EINTR` error.
+pub fn wait_lock(fd: BorrowedFd<'_>, kind: LockKind, range: ByteRange) -> io::Result<()> {
+    let mut lock = request(type_of(kind), range)?;
+    fcntl_lock(fd, libc::F_OFD_SETLKW, &mut lock)
+}
+
 /// Releases whatever this description holds on `range`.
 pub fn unlock(fd: BorrowedFd<'_>, range: ByteRange) -> io::Result<()> {
     let mut lock = request(libc::F_UNLCK, range)?;

@@ -380,12 +380,36 @@ impl Protected {
     /// the end) and backfilled: take READ0 shared, re-check under it, and only then release
     /// the read slot. Otherwise stays, releasing READ0 again if it was taken.
     pub fn try_handoff(self, cursor: &FrameCursor) -> Result<HandoffAttempt, LockError> {
+        self.handoff(cursor, false)
+    }
+
+    /// [`Protected::try_handoff`], except that when a checkpoint holds READ0 (it is
+    /// backfilling) this waits in the kernel for it to finish instead of staying: the
+    /// moment it ends is when handing off lets the application restart the WAL. The wait
+    /// lasts as long as that backfill.
+    pub fn handoff_after_backfill(self, cursor: &FrameCursor) -> Result<HandoffAttempt, LockError> {
+        self.handoff(cursor, true)
+    }
+
+    fn handoff(
+        self,
+        cursor: &FrameCursor,
+        wait_for_backfill: bool,
+    ) -> Result<HandoffAttempt, LockError> {
         let live = self.att.read_index()?;
         if let Some(reason) = self.handoff_blocker(cursor, &live) {
             return Ok(HandoffAttempt::Stayed(self, reason));
         }
         if !self.att.try_lock(LockTarget::Read0, LockKind::Shared)? {
-            return Ok(HandoffAttempt::Stayed(self, StayReason::Read0Busy));
+            if !wait_for_backfill {
+                return Ok(HandoffAttempt::Stayed(self, StayReason::Read0Busy));
+            }
+            // A checkpoint is backfilling (READ0 exclusive). It never waits for walcast's
+            // locks while it holds READ0 (its waits for readers come before or after), so
+            // waiting cannot deadlock, and the kernel wakes walcast the moment it unlocks:
+            // the short window before the application's next commit, when a restart of the
+            // WAL is possible if walcast hands off.
+            self.att.wait_lock(LockTarget::Read0, LockKind::Shared)?;
         }
         // From here nBackfill is frozen: no backfill can run while READ0 is held shared.
         let frozen = self.att.read_index()?;

@@ -60,7 +60,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli: Cli = walcast_cli::parse();
-    init_logging();
+    let level = match &cli.command {
+        Command::Replicate(args) => replicate::log_level(args),
+        _ => "info",
+    };
+    init_logging(level);
     walcast_cli::finish(match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Replicate(args) => replicate::run(&args),
@@ -70,10 +74,11 @@ fn main() -> ExitCode {
     })
 }
 
-/// Logs go to stderr; `WALCAST_LOG` (e.g. `debug`, `walcast=trace`) sets the level.
-fn init_logging() {
+/// Logs go to stderr at `level` (the config's `logging.level`); `WALCAST_LOG` (e.g. `debug`,
+/// `walcast=trace`) overrides it.
+fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WALCAST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

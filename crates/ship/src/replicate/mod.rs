@@ -210,6 +210,21 @@ fn database_job(
     Ok(DatabaseJob::new(db.path.clone(), replicas, schedule))
 }
 
+/// The config's `logging.level` when replicating from a config (`info` otherwise, or if
+/// the config cannot be read: `run` reports that).
+pub fn log_level(args: &ReplicateArgs) -> &'static str {
+    if args.db.is_some() {
+        return "info";
+    }
+    let path = args.config.clone().unwrap_or_else(Config::default_path);
+    match Config::load(&path).map(|c| c.logging.level) {
+        Ok(walcast_config::LogLevel::Debug) => "debug",
+        Ok(walcast_config::LogLevel::Warn) => "warn",
+        Ok(walcast_config::LogLevel::Error) => "error",
+        _ => "info",
+    }
+}
+
 pub fn run(args: &ReplicateArgs) -> anyhow::Result<()> {
     let Plan { jobs, exec, addr } = plan_jobs(args)?;
     let registry = Arc::new(metrics::Registry::default());

@@ -285,7 +285,14 @@ impl DatabaseSync {
                 self.link = Some(Link::Protected(p));
                 return Ok(());
             };
-            let reason = match p.try_handoff(&cursor)? {
+            // While spinning, a checkpoint that is backfilling is waited for in the kernel,
+            // which wakes walcast the moment it ends (see `handoff_after_backfill`).
+            let attempt = if spin_allowed {
+                p.handoff_after_backfill(&cursor)?
+            } else {
+                p.try_handoff(&cursor)?
+            };
+            let reason = match attempt {
                 HandoffAttempt::Handoff(h) => {
                     tracing::trace!(index = ?h.wal_index().header.mx_frame, "handed off");
                     self.handoffs += 1;
