@@ -296,3 +296,15 @@ impl Config {
         self.dbs.iter().find(|db| db.path == wanted)
     }
 }
+
+/// Entry points for the cargo-fuzz targets in `fuzz/` (not part of the API).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses arbitrary bytes as a config file: it must return an error, never panic.
+    pub fn config(data: &[u8]) {
+        if let Ok(text) = std::str::from_utf8(data) {
+            let lookup = |name: &str| (name == "HOME").then(|| "/home/fuzz".to_owned());
+            let _ = crate::Config::parse(text, "fuzz.yml", &lookup);
+        }
+    }
+}

@@ -32,3 +32,14 @@ pub use store::{
 };
 pub use target::{AzureTarget, GcsTarget, ReplicaConfig, ReplicaTarget, S3Target, TargetError};
 pub mod compact;
+
+/// Entry points for the cargo-fuzz targets in `fuzz/` (not part of the API).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// RFC 3339 timestamps from `-timestamp` and object metadata.
+    pub fn rfc3339(data: &[u8]) {
+        if let Ok(text) = std::str::from_utf8(data) {
+            let _ = crate::rfc3339::parse_millis(text);
+        }
+    }
+}
