@@ -255,19 +255,7 @@ impl ReplicaClient {
         mut source: impl Read,
     ) -> Result<PutOutcome, StoreError> {
         match &self.backend {
-            Backend::Dir(dir) => self.counted(Operation::Put, || {
-                let mut counting = CountingReader {
-                    inner: source,
-                    read: 0,
-                    head: Vec::new(),
-                };
-                let outcome = dir.put(level, name, &mut counting)?;
-                self.stats.bytes(Operation::Put, counting.read);
-                if outcome == PutOutcome::Written {
-                    stamp_file_time(&dir.path(level, name), &counting.head);
-                }
-                Ok(outcome)
-            }),
+            Backend::Dir(dir) => self.put_dir(dir, level, name, source),
             Backend::Object { replica, runtime } => {
                 let mut bytes = Vec::new();
                 source
@@ -279,6 +267,30 @@ impl ReplicaClient {
                 runtime.block_on(replica.put(level, name, Bytes::from(bytes)))
             }
         }
+    }
+
+    /// A put into a directory replica, counted, with the file time set to the LTX header's
+    /// timestamp as Litestream's file backend does.
+    fn put_dir(
+        &self,
+        dir: &DirReplica,
+        level: Level,
+        name: LtxFileName,
+        source: impl Read,
+    ) -> Result<PutOutcome, StoreError> {
+        self.counted(Operation::Put, || {
+            let mut counting = CountingReader {
+                inner: source,
+                read: 0,
+                head: Vec::new(),
+            };
+            let outcome = dir.put(level, name, &mut counting)?;
+            self.stats.bytes(Operation::Put, counting.read);
+            if outcome == PutOutcome::Written {
+                stamp_file_time(&dir.path(level, name), &counting.head);
+            }
+            Ok(outcome)
+        })
     }
 
     /// Stores the local file `path` (a staged LTX file that nothing modifies or truncates
@@ -298,19 +310,7 @@ impl ReplicaClient {
         };
         let file = std::fs::File::open(path).map_err(source)?;
         match &self.backend {
-            Backend::Dir(dir) => self.counted(Operation::Put, || {
-                let mut counting = CountingReader {
-                    inner: file,
-                    read: 0,
-                    head: Vec::new(),
-                };
-                let outcome = dir.put(level, name, &mut counting)?;
-                self.stats.bytes(Operation::Put, counting.read);
-                if outcome == PutOutcome::Written {
-                    stamp_file_time(&dir.path(level, name), &counting.head);
-                }
-                Ok(outcome)
-            }),
+            Backend::Dir(dir) => self.put_dir(dir, level, name, file),
             Backend::Object { replica, runtime } => {
                 let map = OfflineMap::new(&file).map_err(source)?;
                 let bytes = Bytes::from_owner(MappedFile(map));

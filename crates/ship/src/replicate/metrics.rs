@@ -36,6 +36,28 @@ impl DbMetrics {
     }
 }
 
+/// The WAL of database `db`.
+fn wal_of(db: &std::path::Path) -> PathBuf {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// Milliseconds since the last staged file, if the WAL changed after it.
+fn lag_ms(db: &std::path::Path, m: &DbMetrics) -> u64 {
+    let staged = m.last_staged_ms.load(Ordering::Relaxed);
+    let changed = std::fs::metadata(wal_of(db))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+    if changed > staged {
+        now_ms().saturating_sub(staged)
+    } else {
+        0
+    }
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -99,86 +121,48 @@ impl Registry {
                 .replace('\\', "\\\\")
                 .replace('"', "\\\"")
         };
-        gauge(
-            &mut out,
-            "walcast_db_txid",
-            "TXID of the last staged LTX file.",
-            "gauge",
-        );
-        for (p, m) in &dbs {
-            let _ = writeln!(
-                out,
-                "walcast_db_txid{{db=\"{}\"}} {}",
-                label(p),
-                m.txid.load(Ordering::Relaxed)
-            );
-        }
-        gauge(
-            &mut out,
-            "walcast_wal_size_bytes",
-            "Size of the WAL file.",
-            "gauge",
-        );
-        for (p, _) in &dbs {
-            let mut wal = p.as_os_str().to_owned();
-            wal.push("-wal");
-            let size = std::fs::metadata(PathBuf::from(wal)).map_or(0, |m| m.len());
-            let _ = writeln!(out, "walcast_wal_size_bytes{{db=\"{}\"}} {size}", label(p));
-        }
-        gauge(
-            &mut out,
-            "walcast_sync_count",
-            "Syncs that staged an LTX file.",
-            "counter",
-        );
-        for (p, m) in &dbs {
-            let _ = writeln!(
-                out,
-                "walcast_sync_count{{db=\"{}\"}} {}",
-                label(p),
-                m.syncs.load(Ordering::Relaxed)
-            );
-        }
-        gauge(
-            &mut out,
-            "walcast_sync_error_count",
-            "Syncs that failed.",
-            "counter",
-        );
-        for (p, m) in &dbs {
-            let _ = writeln!(
-                out,
-                "walcast_sync_error_count{{db=\"{}\"}} {}",
-                label(p),
-                m.sync_errors.load(Ordering::Relaxed)
-            );
-        }
-        gauge(
-            &mut out,
-            "walcast_replication_lag_seconds",
-            "Seconds since the last staged file while the WAL has changed since (0 when caught up).",
-            "gauge",
-        );
-        for (p, m) in &dbs {
-            let staged = m.last_staged_ms.load(Ordering::Relaxed);
-            let mut wal = p.as_os_str().to_owned();
-            wal.push("-wal");
-            let changed = std::fs::metadata(PathBuf::from(wal))
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
-            let lag = if changed > staged {
-                now_ms().saturating_sub(staged)
-            } else {
-                0
-            };
-            let _ = writeln!(
-                out,
-                "walcast_replication_lag_seconds{{db=\"{}\"}} {:.3}",
-                label(p),
-                lag as f64 / 1000.0
-            );
+        type DbValue = fn(&PathBuf, &DbMetrics) -> String;
+        let per_db: [(&str, &str, &str, DbValue); 5] = [
+            (
+                "walcast_db_txid",
+                "TXID of the last staged LTX file.",
+                "gauge",
+                |_, m| m.txid.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "walcast_wal_size_bytes",
+                "Size of the WAL file.",
+                "gauge",
+                |p, _| {
+                    std::fs::metadata(wal_of(p))
+                        .map_or(0, |m| m.len())
+                        .to_string()
+                },
+            ),
+            (
+                "walcast_sync_count",
+                "Syncs that staged an LTX file.",
+                "counter",
+                |_, m| m.syncs.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "walcast_sync_error_count",
+                "Syncs that failed.",
+                "counter",
+                |_, m| m.sync_errors.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "walcast_replication_lag_seconds",
+                "Seconds since the last staged file while the WAL has changed since (0 when caught up).",
+                "gauge",
+                |p, m| format!("{:.3}", lag_ms(p, m) as f64 / 1000.0),
+            ),
+        ];
+        for (metric, help, kind, value) in per_db {
+            gauge(&mut out, metric, help, kind);
+            for (p, m) in &dbs {
+                let _ = writeln!(out, "{metric}{{db=\"{}\"}} {}", label(p), value(p, m));
+            }
         }
         let replicas = self
             .replicas

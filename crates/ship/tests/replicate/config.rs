@@ -131,7 +131,10 @@ fn a_new_empty_replica_catches_up_from_a_snapshot() {
     }
 }
 
-fn refused(config_text: &str, expect: &[&str]) {
+/// Runs `walcast replicate -config` on `config_text` (`DB` stands for a database the
+/// application has open) with `env`, and requires exit 1, every word of `expect` in the
+/// message, and no trace of walcast next to the database.
+fn refused(config_text: &str, env: &[(String, String)], expect: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db");
     let _app = open_app(&db).unwrap();
@@ -146,6 +149,7 @@ fn refused(config_text: &str, expect: &[&str]) {
         .arg("-config")
         .arg(&config)
         .env("NO_COLOR", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -161,44 +165,19 @@ fn refused(config_text: &str, expect: &[&str]) {
 
 #[test]
 fn bad_configs_are_refused_before_touching_any_database() {
-    refused(
-        "dbs:\n  - path: DB\n    replica:\n      path: /tmp/x\n      colour: blue\n",
-        &["colour", "5"],
-    );
+    let unknown_key = "dbs:\n  - path: DB\n    replica:\n      path: /tmp/x\n      colour: blue\n";
+    refused(unknown_key, &[], &["colour", "5"]);
     refused(
         "dbs:\n  - path: DB\n    replica:\n      type: s3\n",
+        &[],
         &["bucket"],
     );
     let server = S3Server::start().unwrap();
     let missing = server
         .url("walcast/x")
         .replace("s3://walcast", "s3://no-such-bucket");
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("app.db");
-    let _app = open_app(&db).unwrap();
-    let config = dir.path().join("walcast.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "dbs:\n  - path: {}\n    replica:\n      url: {missing}\n",
-            db.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_walcast"))
-        .arg("replicate")
-        .arg("-config")
-        .arg(&config)
-        .envs(server.credentials())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("no-such-bucket"), "{stderr}");
-    assert!(
-        !dir.path().join(".app.db-walcast").exists(),
-        "the database was touched"
-    );
+    let config = format!("dbs:\n  - path: DB\n    replica:\n      url: {missing}\n");
+    refused(&config, &server.credentials(), &["no-such-bucket"]);
 }
 
 fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
