@@ -366,39 +366,50 @@ class Run:
         holder.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)")
         holder.execute("CREATE TABLE probe(id INTEGER PRIMARY KEY, m TEXT)")
         process = watcher = None
-        if self.shipper != "none":
-            process, level0 = self.start_shipper(work, db)
-            watcher = ReplicaWatcher(level0, os.path.join(work, "seen"))
-            self.ctx.proxy.take_counts()
-        sampler = WalSampler(db + "-wal")
-        args = [sys.executable, LOAD, db, str(self.seconds), "--batch", str(self.batch)]
-        if self.rate:
-            args += ["--rate", str(self.rate)]
-        report = json.loads(run_checked(args, "load generator"))
-        sample = {"tx_per_s": report["commits"] / report["seconds"],
-                  "commits": report["commits"], "probes": report["probes"]}
-        if process is not None:
-            # Give the last probes time to reach the replica, then read the counters.
-            time.sleep(2 * parse_seconds(self.ctx.sync_interval) + 0.5)
-            sample["cpu_per_10k"] = cpu_seconds(process.pid) / report["commits"] * 10_000
-            sample["peak_rss"] = peak_rss_bytes(process.pid)
-            counts, bytes_up = self.ctx.proxy.take_counts()
-            elapsed = report["seconds"]
-            sample["requests_per_min"] = {k: v / elapsed * 60 for k, v in counts.items()}
-            sample["mb_up_per_min"] = bytes_up / 1e6 / elapsed * 60
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
+        try:
+            if self.shipper != "none":
+                process, level0 = self.start_shipper(work, db)
+                watcher = ReplicaWatcher(level0, os.path.join(work, "seen"))
+                # Count from here: the initial snapshot is not the steady state measured.
+                cpu_at_start = cpu_seconds(process.pid)
+                self.ctx.proxy.take_counts()
+                counted_from = time.monotonic()
+            sampler = WalSampler(db + "-wal")
+            args = [sys.executable, LOAD, db, str(self.seconds), "--batch", str(self.batch)]
+            if self.rate:
+                args += ["--rate", str(self.rate)]
+            report = json.loads(run_checked(args, "load generator"))
+            sample = {"tx_per_s": report["commits"] / report["seconds"],
+                      "commits": report["commits"], "probes": report["probes"]}
+            if process is not None:
+                # Give the last probes time to reach the replica, then read the counters.
+                time.sleep(2 * parse_seconds(self.ctx.sync_interval) + 0.5)
+                cpu = cpu_seconds(process.pid) - cpu_at_start
+                sample["cpu_per_10k"] = cpu / report["commits"] * 10_000
+                sample["peak_rss"] = peak_rss_bytes(process.pid)
+                counts, bytes_up = self.ctx.proxy.take_counts()
+                minutes = (time.monotonic() - counted_from) / 60
+                sample["requests_per_min"] = {k: v / minutes for k, v in counts.items()}
+                sample["mb_up_per_min"] = bytes_up / 1e6 / minutes
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    raise HarnessError(f"{self.shipper} did not stop within 60 s of SIGINT")
+                watcher.done.set()
+                watcher.join()
+                lags = json.loads(run_checked(
+                    [self.ctx.tools.helper, "probe-lags", watcher.keep],
+                    "compare_helper probe-lags"))
+                if lags["undecodable"]:
+                    raise HarnessError(f"replica files did not decode: {lags['undecodable'][:3]}")
+                sample["lags_ms"] = lags["lags_ms"]
+        finally:
+            if process is not None and process.poll() is None:
                 process.kill()
-                raise HarnessError(f"{self.shipper} did not stop within 60 s of SIGINT")
-            watcher.done.set()
-            watcher.join()
-            lags = json.loads(run_checked([self.ctx.tools.helper, "probe-lags", watcher.keep],
-                                          "compare_helper probe-lags"))
-            if lags["undecodable"]:
-                raise HarnessError(f"replica files did not decode: {lags['undecodable'][:3]}")
-            sample["lags_ms"] = lags["lags_ms"]
+                process.wait()
+            if watcher is not None:
+                watcher.done.set()
         sampler.done.set()
         sampler.join()
         sample["max_wal"] = sampler.largest
@@ -628,8 +639,9 @@ What each number measures:
   median tx/s. Above 100% is possible: a shipper that holds a read transaction blocks
   SQLite's checkpoints, the WAL only grows, and short runs skip the checkpoint work.
 - **max WAL size**: the largest `-wal` file size sampled every 5 ms during the load run.
-- **shipper CPU-s per 10,000 tx**: user+system CPU of the shipper process (/proc/PID/stat),
-  from its start to just before SIGINT (the load plus a 2x sync-interval + 0.5 s tail),
+- **shipper CPU-s per 10,000 tx**: user+system CPU of the shipper process (/proc/PID/stat)
+  from the moment its first LTX file is in the replica (initial snapshot excluded) to just
+  before SIGINT (the load plus a 2x sync-interval + 0.5 s tail for the last uploads),
   divided by the transactions committed, times 10,000.
 - **peak RSS**: VmHWM from /proc/PID/status read just before SIGINT.
 - **commit-to-replica lag**: once every 10 ms a transaction also inserts a probe row holding
@@ -641,7 +653,8 @@ What each number measures:
   per run, then the median over runs. Full-speed lag is under a saturated 2-core machine.
 - **S3 requests/min**: requests passing through a counting HTTP relay in front of the S3
   server during the steady run (the load at the given tx/s), by kind: LIST = GET on the
-  bucket or with `list-type`; DELETE (batch) = POST `?delete`; per minute of load.
+  bucket or with `list-type`; DELETE (batch) = POST `?delete`; per minute of the counted
+  window (same window as the CPU: after the first LTX file, through the tail).
   Short runs do not reach the compaction intervals (30 s, 5 min, 1 h) of either shipper.
 - **restore**: wall seconds and peak RSS (wait4 ru_maxrss) of `walcast-restore restore -o`
   and `litestream restore -o` of the same replica (one Litestream level-9 snapshot written
