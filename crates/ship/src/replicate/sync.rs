@@ -138,6 +138,18 @@ impl DatabaseSync {
         &self.db
     }
 
+    /// True when the application is likely to checkpoint at its next commit (the WAL is
+    /// past SQLite's default autocheckpoint size, or a checkpoint already ran in this
+    /// generation): then the loop must stay responsive to hand off in time.
+    pub fn checkpoint_imminent(&self) -> bool {
+        let index = match &self.link {
+            Some(Link::Protected(p)) => p.wal_index(),
+            Some(Link::Handoff(h)) => h.wal_index(),
+            None => return false,
+        };
+        index.header.mx_frame >= DEFAULT_AUTOCHECKPOINT || index.checkpoint.n_backfill > 0
+    }
+
     /// The last file staged.
     pub fn last_position(&self) -> Option<StagedPosition> {
         self.last
