@@ -12,7 +12,7 @@ mod replicate;
 
 /// Continuous replication of live SQLite databases to object storage.
 #[derive(Parser, Debug)]
-#[command(name = "walcast", version, about, propagate_version = true)]
+#[command(name = "walcast", version = walcast_cli::VERSION, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,6 +36,10 @@ enum Command {
     ///
     /// Example: walcast replicate /var/lib/app/app.db file:///var/backups/app
     Replicate(replicate::ReplicateArgs),
+    /// Print a shell completion script for walcast.
+    ///
+    /// Example: walcast completions bash > /etc/bash_completion.d/walcast
+    Completions(walcast_cli::CompletionsArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
     walcast_cli::finish(match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Replicate(args) => replicate::run(&args),
+        Command::Completions(args) => walcast_cli::print_completions::<Cli>(&args),
     })
 }
 
@@ -55,4 +60,18 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_help_has_an_example() {
+        let missing = walcast_cli::subcommands_without_example(&super::Cli::command());
+        assert!(
+            missing.is_empty(),
+            "no \"Example:\" in the --help of {missing:?}"
+        );
+    }
 }
