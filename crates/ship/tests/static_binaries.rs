@@ -10,7 +10,9 @@
 //! through the bind mount, so their locks (SQLite's POSIX locks, walcast's OFD locks) and
 //! the shared `-shm` mapping meet exactly as they would without the chroot. After SIGINT,
 //! `walcast-restore` restores inside the root, and the restore must equal the
-//! checkpointed source byte for byte. Needs root (or unprivileged user namespaces) for
+//! checkpointed source byte for byte. A second test does the same with an S3 server on
+//! loopback, reached by host name: that root also holds `/etc/hosts` and a CA bundle,
+//! which S3 over a network needs anyway. Needs root (or unprivileged user namespaces) for
 //! the mount namespace and chroot; CI runs as root.
 //!
 //! The binaries: `$WALCAST_STATIC_BIN_DIR` (scripts/test builds them with
@@ -23,6 +25,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use walcast_testbed::s3::{BUCKET, S3Server};
 use walcast_testbed::sqlite::{self, CheckpointMode, Session, Workload};
 use walcast_testbed::wait;
 
@@ -99,6 +102,8 @@ impl EmptyRoot {
             .arg("--")
             .args(argv)
             .env_clear()
+            // For unshare, sh, mount and chroot outside; the binaries inside need nothing.
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("WALCAST_LOG", "walcast=debug")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
@@ -116,13 +121,21 @@ fn wait_exit(child: &mut Child, what: &str) -> anyhow::Result<std::process::Exit
     status.context("no exit status")
 }
 
-#[test]
-fn static_binaries_replicate_and_restore_in_an_empty_root() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db_dir, replica_dir) = (dir.path().join("data"), dir.path().join("replica"));
+/// Where the chrooted binaries replicate to, and what they need for it.
+struct ReplicaTarget {
+    /// The URL as seen inside the root.
+    url: String,
+    /// Environment of both binaries (credentials, CA bundle).
+    env: Vec<(String, String)>,
+}
+
+/// Real SQLite writes `db_dir/app.db` outside the root while `walcast replicate` runs in
+/// it; after SIGINT and a TRUNCATE checkpoint, `walcast-restore restore` and `verify` run
+/// in the root, and the restore must equal the source byte for byte.
+fn replicate_then_restore_inside(root: &EmptyRoot, dir: &Path, target: &ReplicaTarget) {
+    let (db_dir, replica_dir) = (dir.join("data"), dir.join("replica"));
     std::fs::create_dir_all(&db_dir).unwrap();
     std::fs::create_dir_all(&replica_dir).unwrap();
-    let root = EmptyRoot::create(&dir.path().join("root")).unwrap();
     let db = db_dir.join("app.db");
 
     // The application, outside the root, has the database open in WAL mode.
@@ -134,21 +147,19 @@ fn static_binaries_replicate_and_restore_in_an_empty_root() {
     ])
     .unwrap();
 
-    let log_path = dir.path().join("walcast.log");
+    let log_path = dir.join("walcast.log");
     let log = File::create(&log_path).unwrap();
+    let replicate = [
+        "/walcast",
+        "replicate",
+        "/db/app.db",
+        &target.url,
+        "-sync-interval",
+        "100ms",
+    ];
     let mut walcast = root
-        .command(
-            &db_dir,
-            &replica_dir,
-            &[
-                "/walcast",
-                "replicate",
-                "/db/app.db",
-                "file:///replica",
-                "-sync-interval",
-                "100ms",
-            ],
-        )
+        .command(&db_dir, &replica_dir, &replicate)
+        .envs(target.env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -165,7 +176,7 @@ fn static_binaries_replicate_and_restore_in_an_empty_root() {
     })
     .unwrap();
 
-    // Writers outside the root, with checkpoints, while walcast inside ships the WAL.
+    // A writer outside the root, with checkpoints, while walcast inside ships the WAL.
     let writer = Workload {
         seed: 7,
         transactions: 300,
@@ -189,65 +200,92 @@ fn static_binaries_replicate_and_restore_in_an_empty_root() {
         "final checkpoint was busy: {checkpoint:?}"
     );
 
-    let restore = root
-        .command(
-            &db_dir,
-            &replica_dir,
-            &[
-                "/walcast-restore",
-                "restore",
-                "-o",
-                "/out/app.db",
-                "file:///replica",
-            ],
-        )
-        .output()
-        .unwrap();
-    assert!(
-        restore.status.success(),
-        "walcast-restore restore in the empty root: {}",
-        String::from_utf8_lossy(&restore.stderr)
-    );
-    let verify = root
-        .command(
-            &db_dir,
-            &replica_dir,
-            &[
-                "/walcast-restore",
-                "verify",
-                "/db/app.db",
-                "file:///replica",
-            ],
-        )
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "walcast-restore verify in the empty root: {}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    let restore = [
+        "/walcast-restore",
+        "restore",
+        "-o",
+        "/out/app.db",
+        &target.url,
+    ];
+    let verify = ["/walcast-restore", "verify", "/db/app.db", &target.url];
+    for argv in [&restore[..], &verify[..]] {
+        let out = root
+            .command(&db_dir, &replica_dir, argv)
+            .envs(target.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{argv:?} in the root: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
+    let restored_path = root.root.join("out/app.db");
     let (source, restored) = (
         std::fs::read(&db).unwrap(),
-        std::fs::read(root.root.join("out/app.db")).unwrap(),
+        std::fs::read(&restored_path).unwrap(),
     );
     assert_eq!(source.len(), restored.len(), "restored size differs");
     let first_difference = source.iter().zip(&restored).position(|(a, b)| a != b);
     assert_eq!(first_difference, None, "restore differs from the source");
-    assert_eq!(
-        sqlite::integrity_check(&root.root.join("out/app.db")).unwrap(),
-        "ok"
-    );
+    assert_eq!(sqlite::integrity_check(&restored_path).unwrap(), "ok");
+}
 
-    // Nothing but the binaries and the mount points ended up in the root.
+/// The root's entries, sorted.
+fn root_entries(root: &EmptyRoot) -> Vec<String> {
     let mut entries: Vec<String> = std::fs::read_dir(&root.root)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     entries.sort();
+    entries
+}
+
+#[test]
+fn static_binaries_replicate_and_restore_a_directory_replica_in_an_empty_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = EmptyRoot::create(&dir.path().join("root")).unwrap();
+    let target = ReplicaTarget {
+        url: format!("file://{REPLICA_DIR}"),
+        env: Vec::new(),
+    };
+    replicate_then_restore_inside(&root, dir.path(), &target);
+    // Nothing but the binaries and the mount points ended up in the root.
     assert_eq!(
-        entries,
+        root_entries(&root),
         ["db", "out", "replica", "walcast", "walcast-restore"]
+    );
+}
+
+/// An S3 server by host name: the root adds only `/etc/hosts` (name resolution) and a CA
+/// bundle (the TLS client refuses to start without root certificates, even for http).
+/// Catches static-only failures in the network path, such as getrandom's fallback to a
+/// /dev/urandom the root does not have (scripts/dist).
+#[test]
+fn static_binaries_replicate_and_restore_an_s3_replica_in_a_root_with_hosts_and_ca_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = EmptyRoot::create(&dir.path().join("root")).unwrap();
+    std::fs::create_dir_all(root.root.join("etc")).unwrap();
+    std::fs::write(root.root.join("etc/hosts"), "127.0.0.1 s3.walcast.test\n").unwrap();
+    let system_bundle = Path::new("/etc/ssl/certs/ca-certificates.crt");
+    std::fs::copy(system_bundle, root.root.join("ca.pem"))
+        .unwrap_or_else(|e| panic!("{}: {e} (install ca-certificates)", system_bundle.display()));
+
+    let server = S3Server::start().unwrap();
+    let mut env = server.credentials();
+    env.push(("SSL_CERT_FILE".into(), "/ca.pem".into()));
+    let target = ReplicaTarget {
+        url: format!(
+            "s3://{BUCKET}/app?endpoint=http://s3.walcast.test:{}&region=us-east-1&forcePathStyle=true",
+            server.addr().port()
+        ),
+        env,
+    };
+    replicate_then_restore_inside(&root, dir.path(), &target);
+    assert!(
+        server.bucket_dir(BUCKET).join("app").exists(),
+        "nothing reached the S3 server"
     );
 }
