@@ -5,6 +5,11 @@
 //!   of the command tree. Short flags and values are left alone.
 //! - Exit codes: 0 success, 1 failure, 2 usage (clap's own code for usage errors).
 //! - Errors print as one line, `error: <what>: <cause>: ...`, the whole context chain.
+//! - `--version` prints the version and the git commit built from ([`VERSION`]).
+//! - `completions SHELL` prints a completion script generated from the command tree
+//!   ([`CompletionsArgs`], [`print_completions`]).
+//! - Every subcommand's `--help` ends with an example ([`subcommands_without_example`]
+//!   lets each binary test that).
 //!
 //! This crate must never hold command logic: it only shapes argument parsing and exits.
 
@@ -21,6 +26,55 @@ use clap::{CommandFactory, Parser};
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for a command line that could not be understood (clap uses it too).
 pub const EXIT_USAGE: u8 = 2;
+
+/// `0.1.0 (commit 0123456789ab)`: the version `--version` prints, with the git commit
+/// the build script found (`unknown` when built outside a git checkout).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("WALCAST_GIT_COMMIT"),
+    ")"
+);
+
+/// Arguments of the `completions` subcommand both binaries have.
+#[derive(clap::Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to generate the script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Writes `P`'s completion script for `shell` to stdout.
+pub fn print_completions<P: CommandFactory>(args: &CompletionsArgs) -> anyhow::Result<()> {
+    let mut cmd = P::command();
+    let name = cmd.get_name().to_owned();
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, name, &mut script);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script)
+        .map_err(|e| anyhow::anyhow!("cannot write the completion script to stdout: {e}"))
+}
+
+/// The text every subcommand's long help must contain to count as having an example.
+pub const EXAMPLE_MARKER: &str = "Example:";
+
+/// Names (`walcast replicate`) of the subcommands, at any depth, whose `--help` has no
+/// line with [`EXAMPLE_MARKER`]; clap's own `help` subcommand is exempt.
+pub fn subcommands_without_example(cmd: &clap::Command) -> Vec<String> {
+    let mut missing = Vec::new();
+    collect_without_example(cmd, cmd.get_name(), &mut missing);
+    missing
+}
+
+fn collect_without_example(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let sub_path = format!("{path} {}", sub.get_name());
+        let help = sub.clone().render_long_help().to_string();
+        if !help.contains(EXAMPLE_MARKER) {
+            missing.push(sub_path.clone());
+        }
+        collect_without_example(sub, &sub_path, missing);
+    }
+}
 
 /// Parses the process arguments into `P`, accepting `-flag` as well as `--flag`.
 /// On a usage error prints clap's message and exits with code 2.

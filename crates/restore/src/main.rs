@@ -29,7 +29,12 @@ use crate::restore_cmd::RestoreRequest;
 
 /// Restore a SQLite database from a replica, and verify it byte for byte.
 #[derive(Parser, Debug)]
-#[command(name = "walcast-restore", version, about, propagate_version = true)]
+#[command(
+    name = "walcast-restore",
+    version = walcast_cli::VERSION,
+    about,
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,6 +43,8 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Restore the latest state, a TXID or a moment from a replica into a new file.
+    ///
+    /// Example: walcast-restore restore -o /var/lib/app/app.db -if-db-not-exists s3://bucket/app
     Restore {
         /// The database file to write (required with a replica URL or directory; with
         /// -config it defaults to the database's own path).
@@ -74,6 +81,8 @@ enum Command {
         replica: String,
     },
     /// Check that a local database equals the replica's state at a TXID, page for page.
+    ///
+    /// Example: walcast-restore verify restored.db file:///var/backups/app -txid 00000000000000a0
     Verify {
         /// The local database file.
         db: PathBuf,
@@ -88,6 +97,8 @@ enum Command {
         txid: Option<TxId>,
     },
     /// List the LTX files a replica holds, by level.
+    ///
+    /// Example: walcast-restore ltx s3://bucket/app --json
     Ltx {
         /// The replica: s3://…, gs://…, abs://…, file:///dir or a directory path; with
         /// -config, the database path the config file names.
@@ -99,6 +110,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script for walcast-restore.
+    ///
+    /// Example: walcast-restore completions zsh > ~/.zfunc/_walcast-restore
+    Completions(walcast_cli::CompletionsArgs),
 }
 
 /// Flags that choose the replica through a config file.
@@ -176,6 +191,7 @@ fn main() -> ExitCode {
             source,
             json,
         } => ltx_cmd::run(&source.choice(replica), json),
+        Command::Completions(args) => walcast_cli::print_completions::<Cli>(&args),
     })
 }
 
@@ -192,4 +208,18 @@ fn missing_output(replica: &str) -> ! {
     Cli::command()
         .error(ErrorKind::MissingRequiredArgument, message)
         .exit()
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_help_has_an_example() {
+        let missing = walcast_cli::subcommands_without_example(&super::Cli::command());
+        assert!(
+            missing.is_empty(),
+            "no \"Example:\" in the --help of {missing:?}"
+        );
+    }
 }

@@ -14,7 +14,7 @@ mod status;
 
 /// Continuous replication of live SQLite databases to object storage.
 #[derive(Parser, Debug)]
-#[command(name = "walcast", version, about, propagate_version = true)]
+#[command(name = "walcast", version = walcast_cli::VERSION, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,6 +56,10 @@ enum Command {
     ///
     /// Example: walcast status -config /etc/walcast.yml --json
     Status(status::StatusArgs),
+    /// Print a shell completion script for walcast.
+    ///
+    /// Example: walcast completions bash > /etc/bash_completion.d/walcast
+    Completions(walcast_cli::CompletionsArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Databases(args) => listing::databases(&args),
         Command::Ltx(args) => listing::ltx(&args),
         Command::Status(args) => status::run(&args),
+        Command::Completions(args) => walcast_cli::print_completions::<Cli>(&args),
     })
 }
 
@@ -83,4 +88,18 @@ fn init_logging(level: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_help_has_an_example() {
+        let missing = walcast_cli::subcommands_without_example(&super::Cli::command());
+        assert!(
+            missing.is_empty(),
+            "no \"Example:\" in the --help of {missing:?}"
+        );
+    }
 }
