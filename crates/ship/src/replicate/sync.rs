@@ -168,6 +168,14 @@ impl DatabaseSync {
         let protected = match self.link.take() {
             None => self.attach()?,
             Some(Link::Protected(p)) => p,
+            // A snapshot to take: protect now, even if the WAL has not changed.
+            Some(Link::Handoff(h)) if self.snapshot_reason.is_some() => match h.protect()? {
+                HandoffStep::Protected(p) => p,
+                HandoffStep::Unchanged(h) | HandoffStep::Busy(h) => {
+                    self.link = Some(Link::Handoff(h));
+                    return Ok(Stepped::Idle);
+                }
+            },
             Some(Link::Handoff(h)) => match h.poll()? {
                 HandoffStep::Protected(p) => {
                     tracing::trace!(
