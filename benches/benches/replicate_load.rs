@@ -11,7 +11,8 @@
 //!
 //! Run: `cargo bench -p walcast-benches --bench replicate_load` (builds the release
 //! binary first if needed). `WALCAST_BENCH_SECONDS` (default 20) and
-//! `WALCAST_BENCH_REPEATS` (default 3) change the run length. Not a test: it asserts
+//! `WALCAST_BENCH_REPEATS` (default 3) change the run length, `WALCAST_BENCH_RATE` paces
+//! the load (transactions/s; default 0: as fast as it can). Not a test: it asserts
 //! nothing, it measures.
 
 use std::collections::HashSet;
@@ -236,6 +237,7 @@ fn run_once(walcast: Option<&Path>, seconds: u64) -> Res<Sample> {
         .arg(workspace().join("benches/py/load.py"))
         .arg(&db)
         .arg(seconds.to_string())
+        .args(["--rate", &env_number("WALCAST_BENCH_RATE", 0).to_string()])
         .output()?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
