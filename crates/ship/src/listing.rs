@@ -70,14 +70,7 @@ pub fn databases(args: &DatabasesArgs) -> anyhow::Result<()> {
 fn client_for(args: &LtxArgs) -> anyhow::Result<ReplicaClient> {
     let is_database = args.config.is_some() && !args.target.contains("://");
     if !is_database {
-        let url = if args.target.contains("://") {
-            args.target.clone()
-        } else {
-            std::path::absolute(&args.target)?
-                .to_string_lossy()
-                .into_owned()
-        };
-        return ReplicaClient::from_url(&url).with_context(|| format!("replica {url:?}"));
+        return crate::replicate::replica_from_url(&args.target);
     }
     let config = load(&args.config)?;
     let db = config.db(args.target.as_ref()).with_context(|| {

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use clap::Args;
 use serde_json::{Value, json};
 use walcast_config::Config;
+use walcast_lock::DatabasePaths;
 
 use crate::replicate::staging::StagingDir;
 
@@ -34,9 +35,7 @@ fn database_status(db: &walcast_config::DbConfig) -> anyhow::Result<Value> {
     let staging = StagingDir::for_database(&db.path)?;
     let position = staging.load_position().unwrap_or(None);
     let staged = staging.staged().unwrap_or_default();
-    let mut wal = db.path.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal_size = std::fs::metadata(PathBuf::from(wal)).map_or(0, |m| m.len());
+    let wal_size = std::fs::metadata(DatabasePaths::new(&db.path).wal).map_or(0, |m| m.len());
     let last_sync = std::fs::metadata(staging.root().join("position"))
         .and_then(|m| m.modified())
         .ok()

@@ -25,8 +25,8 @@ use futures_util::TryStreamExt;
 use futures_util::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    Attribute, AttributeValue, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt,
-    PutMode, PutOptions, PutPayload,
+    Attribute, AttributeValue, Attributes, GetOptions, GetRange, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMode, PutOptions, PutPayload,
 };
 use walcast_ltx::{HEADER_SIZE, Header, LtxFileName, TxId, rfc3339_millis};
 
@@ -143,17 +143,7 @@ impl ObjectReplica {
         let mut files: Vec<LtxObject> = listed
             .objects
             .iter()
-            .filter_map(|meta| {
-                let name = meta
-                    .location
-                    .filename()
-                    .and_then(ReplicaLayout::parse_entry)?;
-                Some(LtxObject {
-                    level,
-                    name,
-                    size: meta.size,
-                })
-            })
+            .filter_map(|meta| ltx_object(level, meta))
             .collect();
         files.sort_by_key(|f| f.name);
         Ok(files)
@@ -183,17 +173,7 @@ impl ObjectReplica {
         let mut files: Vec<LtxObject> = listed
             .iter()
             .filter(|meta| meta.location.parts_count() == depth)
-            .filter_map(|meta| {
-                let name = meta
-                    .location
-                    .filename()
-                    .and_then(ReplicaLayout::parse_entry)?;
-                Some(LtxObject {
-                    level,
-                    name,
-                    size: meta.size,
-                })
-            })
+            .filter_map(|meta| ltx_object(level, meta))
             .filter(|f| f.name.min > after)
             .collect();
         files.sort_by_key(|f| f.name);
@@ -386,6 +366,19 @@ pub fn rfc3339_nano(ms: i64) -> String {
         }
         None => millis,
     }
+}
+
+/// A listed object as an LTX file of `level`, or `None` for anything else under the prefix.
+fn ltx_object(level: Level, meta: &ObjectMeta) -> Option<LtxObject> {
+    let name = meta
+        .location
+        .filename()
+        .and_then(ReplicaLayout::parse_entry)?;
+    Some(LtxObject {
+        level,
+        name,
+        size: meta.size,
+    })
 }
 
 #[cfg(test)]

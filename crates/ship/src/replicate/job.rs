@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tracing::{info, warn};
-use walcast_lock::AttachError;
+use walcast_lock::{AttachError, DatabasePaths};
 use walcast_replica::ReplicaClient;
 use walcast_replica::compact::{Compactor, LevelSchedule};
 
@@ -162,7 +162,7 @@ fn sync_until(
     metrics: &DbMetrics,
 ) -> anyhow::Result<()> {
     let db = sync.db().to_owned();
-    let waker = WalWaker::watch(&wal_path(&db), POLL_INTERVAL);
+    let waker = WalWaker::watch(&DatabasePaths::new(&db).wal, POLL_INTERVAL);
     while !stop.load(Ordering::Relaxed) {
         match sync.step() {
             Ok(Stepped::Staged) => {
@@ -189,12 +189,6 @@ fn sync_until(
     }
     info!(db = %db.display(), "stopping: final sync");
     Ok(())
-}
-
-fn wal_path(db: &Path) -> PathBuf {
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    PathBuf::from(wal)
 }
 
 /// Attaches and runs the first sync, waiting while the application has not opened the

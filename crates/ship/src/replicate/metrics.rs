@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use tracing::{debug, info};
+use walcast_lock::DatabasePaths;
 use walcast_replica::{Operation, ReplicaStats};
 
 /// What one database's sync loop reports.
@@ -36,17 +37,10 @@ impl DbMetrics {
     }
 }
 
-/// The WAL of database `db`.
-fn wal_of(db: &std::path::Path) -> PathBuf {
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    PathBuf::from(wal)
-}
-
 /// Milliseconds since the last staged file, if the WAL changed after it.
 fn lag_ms(db: &std::path::Path, m: &DbMetrics) -> u64 {
     let staged = m.last_staged_ms.load(Ordering::Relaxed);
-    let changed = std::fs::metadata(wal_of(db))
+    let changed = std::fs::metadata(DatabasePaths::new(db).wal)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -134,7 +128,7 @@ impl Registry {
                 "Size of the WAL file.",
                 "gauge",
                 |p, _| {
-                    std::fs::metadata(wal_of(p))
+                    std::fs::metadata(DatabasePaths::new(p).wal)
                         .map_or(0, |m| m.len())
                         .to_string()
                 },

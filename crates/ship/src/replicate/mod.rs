@@ -12,7 +12,6 @@
 //! database (missing, rollback journal, exclusive locking mode, unknown WAL version)
 //! leaves no trace.
 
-mod duration;
 mod encode;
 mod exec;
 mod fanout;
@@ -67,7 +66,7 @@ pub struct ReplicateArgs {
     pub exec: Option<String>,
     /// How often staged changes go up to the replica, as one object per interval (the
     /// config's `sync-interval` per replica otherwise).
-    #[arg(long = "sync-interval", value_name = "DURATION", value_parser = duration::parse_duration)]
+    #[arg(long = "sync-interval", value_name = "DURATION", value_parser = walcast_config::parse_go_duration)]
     pub sync_interval: Option<Duration>,
 }
 
@@ -76,7 +75,7 @@ const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A replica client for a URL (`file:///dir`, `s3://…`, `gs://…`, `abs://…`) or a
 /// directory path. Builds the client and sends no request.
-fn replica_from_url(url: &str) -> anyhow::Result<ReplicaClient> {
+pub(crate) fn replica_from_url(url: &str) -> anyhow::Result<ReplicaClient> {
     let url = if url.contains("://") {
         url.to_owned()
     } else {
