@@ -492,8 +492,7 @@ fn interrupted_compaction(place: &Place, dir: &Path) {
     assert_eq!(deleted, [1, 2, 3, 4, 5]);
     assert!(restore(&client, RestoreTarget::Latest).unwrap() == states[5]);
     place.assert_litestream_restores(dir, &states, &[]);
-    let left = std::fs::read_dir(&staging).unwrap().count();
-    assert_eq!(left, 0, "staging files left");
+    assert_eq!(staging_files(&staging), 0, "staging files left");
 }
 
 #[test]
@@ -609,11 +608,16 @@ fn more_inputs_than_can_be_open_at_once_merge_in_rounds() {
         db == states[n - 1],
         "the merged backlog differs from the source"
     );
-    assert_eq!(
-        std::fs::read_dir(&staging).unwrap().count(),
-        0,
-        "staging files left"
-    );
+    assert_eq!(staging_files(&staging), 0, "staging files left");
+}
+
+/// Files left in a compactor's staging directory (its `l0/` directory of local copies
+/// aside, which lives as long as the compactor's owner uses it).
+fn staging_files(staging: &Path) -> usize {
+    std::fs::read_dir(staging)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_file())
+        .count()
 }
 
 /// Environment variable that turns [`memory_probe`] on in a child process.
@@ -792,4 +796,119 @@ fn l0_time(client: &ReplicaClient, name: LtxFileName) -> i64 {
     let mut raw = [0u8; walcast_ltx::HEADER_SIZE];
     std::io::Read::read_exact(&mut client.get(Level::L0, name).unwrap(), &mut raw).unwrap();
     Header::decode(&raw).unwrap().timestamp_ms
+}
+
+/// Every object of the replica with its bytes, by level then TXID.
+fn contents(client: &ReplicaClient) -> Vec<(Level, LtxFileName, Vec<u8>)> {
+    listing(client)
+        .into_iter()
+        .map(|(level, name)| {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut client.get(level, name).unwrap(), &mut bytes).unwrap();
+            (level, name, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn l0_files_the_uploader_stored_are_merged_from_local_copies_without_a_get() {
+    // L1 every 30 s, snapshots daily: every L1 merge reads only L0 files, and the only
+    // snapshot (the first run) reads only the first L0 file.
+    let schedule = LevelSchedule::new(
+        vec![Duration::from_secs(30)],
+        Duration::from_secs(86_400),
+        Duration::from_secs(86_400),
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let states = history(dir.path(), 12);
+    let server = S3Server::start().unwrap();
+    let (told, downloaded) = (
+        s3_client(&server, "walcast/told"),
+        s3_client(&server, "walcast/downloaded"),
+    );
+    let mut with_copies = Compactor::new(schedule.clone(), dir.path().join("told")).unwrap();
+    let mut without = Compactor::new(schedule, dir.path().join("downloaded")).unwrap();
+    let mut merged_l1 = 0;
+    for k in 1..=u64::try_from(states.len()).unwrap() {
+        let i = usize::try_from(k).unwrap();
+        let (name, bytes) = encode_l0(i.checked_sub(2).map(|p| &states[p][..]), &states[i - 1], k);
+        let file = dir.path().join(format!("upload-{k}.ltx"));
+        std::fs::write(&file, &bytes).unwrap();
+        told.put_file(Level::L0, name, &file).unwrap();
+        with_copies.stored_l0(name, &file, time_of(k));
+        std::fs::remove_file(&file).unwrap();
+        downloaded.put(Level::L0, name, &bytes[..]).unwrap();
+
+        let now = at(time_of(k) + 1000);
+        let report = with_copies.run_due(&told, now).unwrap();
+        assert_eq!(
+            report,
+            without.run_due(&downloaded, now).unwrap(),
+            "round {k}"
+        );
+        merged_l1 += report.written.iter().filter(|b| b.level.get() == 1).count();
+    }
+    assert!(
+        merged_l1 >= 3,
+        "only {merged_l1} L1 merges: the test proves little"
+    );
+    // Every L0 file is read once by an L1 merge: downloaded, all 12 are GETs; with
+    // copies, none is. (The first snapshot reads the first L1 file, one GET in both.)
+    let gets = |c: &ReplicaClient| c.stats().get(Operation::Get).requests;
+    assert_eq!(gets(&told), 1);
+    assert!(gets(&downloaded) > 12, "{} GETs", gets(&downloaded));
+    assert!(
+        contents(&told) == contents(&downloaded),
+        "the outputs differ"
+    );
+    assert!(restore(&told, RestoreTarget::Latest).unwrap() == *states.last().unwrap());
+}
+
+#[test]
+fn a_damaged_local_l0_copy_fails_one_run_and_the_next_downloads_the_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let states = history(dir.path(), 4);
+    let client =
+        ReplicaClient::from_url(&format!("file://{}", dir.path().join("r").display())).unwrap();
+    let staging = dir.path().join("staging");
+    let mut compactor = Compactor::new(schedule(), &staging).unwrap();
+    let mut copies = Vec::new();
+    for k in 1..=4u64 {
+        let i = usize::try_from(k).unwrap();
+        let (name, bytes) = encode_l0(i.checked_sub(2).map(|p| &states[p][..]), &states[i - 1], k);
+        let file = dir.path().join(format!("upload-{k}.ltx"));
+        std::fs::write(&file, &bytes).unwrap();
+        client.put_file(Level::L0, name, &file).unwrap();
+        compactor.stored_l0(name, &file, time_of(k));
+        std::fs::remove_file(&file).unwrap();
+        copies.push(name);
+    }
+    // The local copies live in `<staging>/l0/<name>` (the layout the compactor documents);
+    // flip a byte in the middle of the first one, as a failing disk would.
+    let copy = staging.join("l0").join(copies[0].to_string());
+    let mut damaged = std::fs::read(&copy).unwrap();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0xff;
+    std::fs::remove_file(&copy).unwrap();
+    std::fs::write(&copy, damaged).unwrap();
+
+    let now = at(time_of(4) + 1000);
+    let err = compactor.run_due(&client, now).unwrap_err();
+    assert!(
+        err.to_string().contains(&copies[0].to_string()) || format!("{err:?}").contains("hecksum"),
+        "{err}"
+    );
+    assert_eq!(
+        listing(&client)
+            .iter()
+            .filter(|(l, _)| l.get() != 0)
+            .count(),
+        0,
+        "nothing built from a damaged copy may be stored"
+    );
+    let report = compactor.run_due(&client, now).unwrap();
+    assert!(!report.written.is_empty());
+    assert!(restore(&client, RestoreTarget::Latest).unwrap() == states[3]);
 }

@@ -52,6 +52,7 @@
 
 mod error;
 mod known;
+mod local_l0;
 mod retention;
 mod schedule;
 pub mod staged_merge;
@@ -70,6 +71,7 @@ pub use schedule::{LevelSchedule, MAX_COMPACTION_LEVELS, boundary, unix_ms};
 pub use staged_merge::{BuiltFile, MAX_OPEN_INPUTS, OutputOutcome};
 
 use known::{KnownFile, KnownLevels};
+use local_l0::LocalL0;
 use schedule::crossed_boundary;
 
 /// What one run did.
@@ -91,6 +93,9 @@ pub struct Compactor {
     /// When each level (index = level number) was last compacted or found with nothing
     /// to do, in Unix ms.
     last_run_ms: [Option<i64>; 10],
+    /// Local copies of the L0 files this process uploaded; `None` when the schedule has
+    /// no compaction level.
+    local_l0: Option<LocalL0>,
 }
 
 impl Compactor {
@@ -105,12 +110,40 @@ impl Compactor {
         std::fs::create_dir_all(&staging)
             .map_err(|e| CompactError::staging(&staging, "create the staging directory", e))?;
         remove_leftovers(&staging)?;
+        let local_l0 = match schedule.levels().next() {
+            Some(_) => Some(LocalL0::new(staging.join("l0"))?),
+            None => None,
+        };
         Ok(Self {
             schedule,
             staging,
             known: KnownLevels::default(),
             last_run_ms: [None; 10],
+            local_l0,
         })
+    }
+
+    /// Tells the compactor about an L0 file the caller has just stored in the replica
+    /// from the local file `stored` (same bytes, header timestamp `timestamp_ms`): it is
+    /// recorded as known (no LIST or header read needed to learn of it) and kept as a
+    /// hard-linked local copy that compaction reads instead of downloading the object.
+    /// The caller may remove `stored` afterwards. A copy that cannot be made is skipped:
+    /// compaction then downloads the object.
+    pub fn stored_l0(&mut self, name: LtxFileName, stored: &Path, timestamp_ms: i64) {
+        let size = std::fs::metadata(stored).map_or(0, |m| m.len());
+        self.known.insert(
+            Level::L0,
+            name,
+            KnownFile {
+                size,
+                timestamp_ms: Some(timestamp_ms),
+            },
+        );
+        if let Some(local) = &self.local_l0
+            && local.keep(name, stored).is_err()
+        {
+            let _ = std::fs::remove_file(local.path(name));
+        }
     }
 
     /// The schedule.
@@ -128,8 +161,33 @@ impl Compactor {
         now: SystemTime,
     ) -> Result<CompactionReport, CompactError> {
         let mut report = CompactionReport::default();
-        self.one_run(|c| c.run_steps(client, unix_ms(now), &mut report))?;
+        let result = self.one_run(|c| c.run_steps(client, unix_ms(now), &mut report));
+        match (&result, &self.local_l0) {
+            // A copy may be what failed: download everything from now on, to be safe.
+            (Err(_), Some(local)) => local.clear(),
+            _ => self.prune_local_l0(client, &report),
+        }
+        result?;
         Ok(report)
+    }
+
+    /// Removes the local L0 copies that a stored L1 file covers or that retention deleted.
+    fn prune_local_l0(&mut self, client: &ReplicaClient, report: &CompactionReport) {
+        if self.local_l0.is_none() {
+            return;
+        }
+        let covered_to = Level::new(1)
+            .and_then(|l1| self.known.newest(client, l1).ok().flatten())
+            .map(|n| n.max);
+        let deleted: Vec<LtxFileName> = report
+            .deleted
+            .iter()
+            .filter(|(level, _)| *level == Level::L0)
+            .map(|(_, name)| *name)
+            .collect();
+        if let Some(local) = &self.local_l0 {
+            local.prune(covered_to, &deleted);
+        }
     }
 
     /// Runs `steps` as one run: each level is refreshed at most once, and on error what
@@ -271,7 +329,8 @@ impl Compactor {
         level: Level,
         inputs: &[(Level, LtxFileName)],
     ) -> Result<BuiltFile, CompactError> {
-        let (built, timestamps) = staged_merge::build(client, &self.staging, level, inputs)?;
+        let (built, timestamps) =
+            staged_merge::build(client, &self.staging, self.local_l0.as_ref(), level, inputs)?;
         for (l, n, ms) in timestamps {
             self.known.learn_timestamp(l, n, ms);
         }

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use walcast_ltx::{LtxFileName, MergeOptions, merge, verify};
 
 use crate::compact::error::CompactError;
+use crate::compact::local_l0::LocalL0;
 use crate::dir::PutOutcome;
 use crate::layout::Level;
 use crate::store::{ReplicaClient, StoreError};
@@ -83,6 +84,7 @@ impl Drop for Staged {
 pub(crate) fn build(
     client: &ReplicaClient,
     staging: &Path,
+    local_l0: Option<&LocalL0>,
     level: Level,
     inputs: &[(Level, LtxFileName)],
 ) -> Result<(BuiltFile, InputTimestamps), CompactError> {
@@ -98,6 +100,7 @@ pub(crate) fn build(
     let job = Job {
         client,
         staging,
+        local_l0,
         level,
         name,
     };
@@ -122,6 +125,7 @@ pub(crate) fn build(
 struct Job<'a> {
     client: &'a ReplicaClient,
     staging: &'a Path,
+    local_l0: Option<&'a LocalL0>,
     level: Level,
     name: LtxFileName,
 }
@@ -154,7 +158,7 @@ impl Job<'_> {
         let mut groups = Vec::new();
         for (g, group) in inputs.chunks(MAX_OPEN_INPUTS).enumerate() {
             let staged = self.staged(&g.to_string());
-            let readers = open_objects(self.client, group)?;
+            let readers = self.open_objects(group)?;
             let verified = merge_to_file(readers, &staged.0).map_err(|source| {
                 let names: Vec<String> = group
                     .iter()
@@ -168,6 +172,22 @@ impl Job<'_> {
             groups.push(staged);
         }
         Ok((groups, timestamps))
+    }
+
+    /// Opens each input: the local copy of an L0 file when there is one (its checksum is
+    /// verified by the merge like any input's), else the object.
+    fn open_objects(&self, group: &[(Level, LtxFileName)]) -> Result<Vec<Input>, CompactError> {
+        let mut readers = Vec::with_capacity(group.len());
+        for (level, name) in group {
+            let local = (*level == Level::L0)
+                .then(|| self.local_l0.and_then(|l| l.open(*name)))
+                .flatten();
+            readers.push(match local {
+                Some(file) => Box::new(file) as Input,
+                None => Box::new(self.client.get(*level, *name)?) as Input,
+            });
+        }
+        Ok(readers)
     }
 
     /// Merges staging files in groups of at most [`MAX_OPEN_INPUTS`] until one is left.
@@ -196,17 +216,6 @@ impl Job<'_> {
 
 /// One input stream (the decoder buffers its reads).
 type Input = Box<dyn Read + Send>;
-
-fn open_objects(
-    client: &ReplicaClient,
-    group: &[(Level, LtxFileName)],
-) -> Result<Vec<Input>, CompactError> {
-    let mut readers = Vec::with_capacity(group.len());
-    for (level, name) in group {
-        readers.push(Box::new(client.get(*level, *name)?) as Input);
-    }
-    Ok(readers)
-}
 
 fn open_staged(group: &[Staged]) -> Result<Vec<Input>, CompactError> {
     let mut readers = Vec::with_capacity(group.len());

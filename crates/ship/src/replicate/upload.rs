@@ -62,7 +62,7 @@ impl Uploader {
     /// Uploads the staged files this replica lacks in TXID order, in objects of up to
     /// [`MAX_FILES_PER_OBJECT`] merged files; removes staged files every replica has.
     /// Returns how many files went up.
-    pub fn upload_pending(&self) -> anyhow::Result<usize> {
+    pub fn upload_pending(&mut self) -> anyhow::Result<usize> {
         let staged = self.staging.staged()?;
         let have = self.progress.get(self.index);
         let lacking: Vec<LtxFileName> = staged
@@ -166,7 +166,7 @@ impl Uploader {
             })
     }
 
-    fn upload_group(&self, group: &[LtxFileName]) -> anyhow::Result<()> {
+    fn upload_group(&mut self, group: &[LtxFileName]) -> anyhow::Result<()> {
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
             return Ok(());
         };
@@ -186,6 +186,9 @@ impl Uploader {
             .put_file(Level::L0, name, &path)
             .with_context(|| format!("cannot upload {name} to {}", self.replica.target()))?;
         debug!(replica = %self.replica.target(), file = %name, files = group.len(), ?outcome, "uploaded");
+        // The compactor keeps a local copy so that the L1 merge does not download it.
+        let timestamp_ms = read_timestamp_ms(&path)?;
+        self.compactor.stored_l0(name, &path, timestamp_ms);
         Ok(())
     }
 
@@ -295,7 +298,7 @@ impl Uploader {
         }
     }
 
-    fn drain(&self) -> anyhow::Result<()> {
+    fn drain(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + SHUTDOWN_DEADLINE;
         loop {
             match self.upload_pending() {
@@ -310,4 +313,16 @@ impl Uploader {
             }
         }
     }
+}
+
+/// The header timestamp of a local LTX file.
+fn read_timestamp_ms(path: &std::path::Path) -> anyhow::Result<i64> {
+    use std::io::Read;
+    let mut raw = [0u8; walcast_ltx::HEADER_SIZE];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut raw))
+        .with_context(|| format!("{}: cannot read the LTX header", path.display()))?;
+    let header =
+        Header::decode(&raw).with_context(|| format!("{}: invalid LTX header", path.display()))?;
+    Ok(header.timestamp_ms)
 }
