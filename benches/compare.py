@@ -9,13 +9,16 @@ markdown table (stdout, and benches/RESULTS.md with --write-results).
   python3 benches/compare.py [--write-results] [--label TEXT]
 
 Environment (defaults are the full run; see benches/README.md for a smoke run):
-  COMPARE_SECONDS=60          length of each load run
+  COMPARE_SECONDS=60          length of each full-speed load run (directory replica)
+  COMPARE_STEADY_SECONDS=180  length of each steady run (S3 server, COMPARE_RATE tx/s)
   COMPARE_REPEATS=5           interleaved rounds of the load workloads
   COMPARE_RATE=1000           tx/s of the steady workload (S3 requests and S3 lag)
   COMPARE_BATCH=10            rows per transaction in the batched workload
   COMPARE_SYNC_INTERVAL=1s    replica sync-interval given to both shippers
   COMPARE_RESTORE_MIB=1024    size of the database restored
   COMPARE_RESTORE_REPEATS=3   rounds of the restore workload
+  COMPARE_ONLY=               comma list of workloads to run (small, batched, steady,
+                              restore); empty runs them all. Rows of the others read n/a.
 
 What each number measures is written in the table's notes (see NOTES below).
 Uses only the Python standard library; needs python3 with sqlite3, cargo, and dd.
@@ -501,6 +504,11 @@ def restore_rounds(ctx, mib, repeats):
 class Context:
     def __init__(self):
         self.seconds = env_int("COMPARE_SECONDS", 60)
+        self.steady_seconds = env_int("COMPARE_STEADY_SECONDS", 180)
+        self.only = {w for w in os.environ.get("COMPARE_ONLY", "").split(",") if w}
+        unknown = self.only - {w[0] for w in WORKLOADS} - {"restore"}
+        if unknown:
+            raise HarnessError(f"COMPARE_ONLY: unknown workloads {sorted(unknown)}")
         self.repeats = env_int("COMPARE_REPEATS", 5)
         self.rate = env_int("COMPARE_RATE", 1000)
         self.batch = env_int("COMPARE_BATCH", 10)
@@ -515,6 +523,9 @@ class Context:
         self.tools = Tools()
         self.s3 = S3Server(self.tools.helper, self.workdir)
         self.proxy = CountingProxy(self.s3.endpoint)
+
+    def runs(self, workload):
+        return not self.only or workload in self.only
 
     def close(self):
         self.proxy.stop()
@@ -534,11 +545,14 @@ def load_rounds(ctx):
     samples = collections.defaultdict(list)
     for round_no in range(ctx.repeats):
         for name, target, shippers, rate, batch in WORKLOADS:
+            if not ctx.runs(name):
+                continue
+            seconds = ctx.steady_seconds if rate is None else ctx.seconds
             rate = ctx.rate if rate is None else rate
             batch = ctx.batch if batch is None else batch
             order = list(shippers[round_no % len(shippers):] + shippers[:round_no % len(shippers)])
             for shipper in order:
-                sample = Run(ctx, shipper, target, ctx.seconds, rate, batch).measure()
+                sample = Run(ctx, shipper, target, seconds, rate, batch).measure()
                 samples[(name, shipper)].append(sample)
                 lags = sample.get("lags_ms", [])
                 log(f"round {round_no} {name:7} {shipper:10} {sample['tx_per_s']:8.0f} tx/s, "
@@ -573,7 +587,8 @@ def table(ctx, samples, restore):
         return median([w["tx_per_s"] / n["tx_per_s"]
                        for w, n in zip(samples[(name, shipper)], samples[(name, "none")])])
 
-    add(f"Medians over {ctx.repeats} interleaved rounds of {ctx.seconds} s per load run; "
+    add(f"Medians over {ctx.repeats} interleaved rounds of {ctx.seconds} s per full-speed "
+        f"load run and {ctx.steady_seconds} s per steady run at {ctx.rate} tx/s; "
         f"sync-interval {ctx.sync_interval} for both shippers.\n")
     add("| metric | no replication | walcast | Litestream 0.5.17 | walcast ÷ Litestream |")
     add("|---|---|---|---|---|")
@@ -610,6 +625,8 @@ def table(ctx, samples, restore):
             f"{ratio(w, l)} |")
     w, l = (med("steady", s, "mb_up_per_min") for s in SHIPPERS)
     add(f"| S3 MB uploaded/min at {ctx.rate} tx/s | - | {fmt(w, 2)} | {fmt(l, 2)} | {ratio(w, l)} |")
+    if restore is None:
+        return "\n".join(lines)
     size, results = restore
     dd = results[("dd conv=fsync", None)]
     dd_s = median([s for s, _ in dd])
@@ -704,7 +721,8 @@ def main():
         command_env = " ".join(f"{k}={os.environ[k]}" for k in sorted(os.environ)
                                if k.startswith("COMPARE_"))
         samples = load_rounds(ctx)
-        restore = restore_rounds(ctx, ctx.restore_mib, ctx.restore_repeats)
+        restore = (restore_rounds(ctx, ctx.restore_mib, ctx.restore_repeats)
+                   if ctx.runs("restore") else None)
         result = table(ctx, samples, restore)
     finally:
         ctx.close()
