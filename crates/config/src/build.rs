@@ -15,9 +15,8 @@ use crate::duration::GoDuration;
 use crate::error::ConfigError;
 use crate::raw::{RawConfig, RawDb, RawLevel, RawLogging, RawReplica, RawSnapshot};
 use crate::{
-    Config, Credentials, DEFAULT_L0_RETENTION, DEFAULT_LEVELS, DEFAULT_MONITOR_INTERVAL,
-    DEFAULT_SNAPSHOT, DEFAULT_SYNC_INTERVAL, DbConfig, LogFormat, LogLevel, Logging, ReplicaSpec,
-    SnapshotSchedule,
+    Config, Credentials, DEFAULT_L0_RETENTION, DEFAULT_LEVELS, DEFAULT_SNAPSHOT,
+    DEFAULT_SYNC_INTERVAL, DbConfig, LogFormat, LogLevel, Logging, ReplicaSpec, SnapshotSchedule,
 };
 
 /// Builds and checks a config; `file` names the source in messages, `home` expands `~/`.
@@ -244,17 +243,17 @@ fn database(
         replicas.push(spec);
     }
     let monitor_interval = match raw.monitor_interval {
-        None => DEFAULT_MONITOR_INTERVAL,
+        None => None,
         Some(d) if d.value.0.is_zero() => {
             return Err(DbError::At(
                 d.referenced.line(),
                 format!(
-                    "database {}: `monitor-interval` must be above zero (default 1s)",
+                    "database {}: `monitor-interval` must be above zero (default: the smallest replica sync-interval, at most 100ms)",
                     path.display()
                 ),
             ));
         }
-        Some(d) => d.value.0,
+        Some(d) => Some(d.value.0),
     };
     Ok(DbConfig {
         path,

@@ -84,8 +84,6 @@ pub const DEFAULT_SNAPSHOT: SnapshotSchedule = SnapshotSchedule {
 };
 /// `l0-retention` when not set (Litestream's).
 pub const DEFAULT_L0_RETENTION: Duration = Duration::from_secs(5 * 60);
-/// A database's `monitor-interval` when not set (Litestream's).
-pub const DEFAULT_MONITOR_INTERVAL: Duration = Duration::from_secs(1);
 /// A replica's `sync-interval` when not set (Litestream's).
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -120,9 +118,11 @@ pub struct DbConfig {
     pub replicas: Vec<ReplicaSpec>,
     /// Its snapshot schedule: its own `snapshot` block over the top-level one.
     pub snapshot: SnapshotSchedule,
-    /// `monitor-interval`: the longest the shipper may go without looking at the WAL
-    /// (it also wakes on file changes, so this is the fallback poll).
-    pub monitor_interval: Duration,
+    /// `monitor-interval`: the shortest time between two local L0 files while no
+    /// checkpoint is imminent (commits of one interval go into one file, as in
+    /// Litestream). `None`: the shipper's default (walcast: the smallest replica
+    /// `sync-interval`, at most 100 ms).
+    pub monitor_interval: Option<Duration>,
 }
 
 /// One replica of a database.

@@ -109,7 +109,7 @@ fn every_key_comes_out_typed() {
         Duration::from_secs(3600),
         "per-db override"
     );
-    assert_eq!(app.monitor_interval, Duration::from_millis(100));
+    assert_eq!(app.monitor_interval, Some(Duration::from_millis(100)));
     assert_eq!(
         app.snapshot.retention,
         Duration::from_secs(48 * 3600),
@@ -156,7 +156,7 @@ fn every_key_comes_out_typed() {
 
     let second = config.db(Path::new("/home/app/second.db")).unwrap();
     assert_eq!(second.snapshot, config.snapshot);
-    assert_eq!(second.monitor_interval, Duration::from_secs(1), "default");
+    assert_eq!(second.monitor_interval, None, "default");
     let names: Vec<_> = second.replicas.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["offsite", "file-2", "gs-3"]);
     let offsite = &second.replicas[0];
@@ -424,7 +424,7 @@ fn litestream_configs_from_the_testbed_parse_to_the_right_targets() {
             .db(Path::new("/data/dir.db"))
             .unwrap()
             .monitor_interval,
-        Duration::from_millis(250)
+        Some(Duration::from_millis(250))
     );
     let s3 = only("/data/s3.db");
     assert_eq!(

@@ -72,6 +72,11 @@ impl Handoff {
         &self.index
     }
 
+    /// The wal-index as it is now (a read of the shared header; the state is unchanged).
+    pub fn live_index(&self) -> Result<WalIndex, LockError> {
+        self.att.read_index()
+    }
+
     /// Checks the header; on any change (`iChange`, `mxFrame`, salts, `nBackfill`) goes
     /// back to PROTECTED.
     pub fn poll(self) -> Result<HandoffStep, LockError> {

@@ -109,6 +109,12 @@ impl Protected {
         &self.index
     }
 
+    /// The wal-index as it is now (a read of the shared header; unlike
+    /// [`Protected::refresh`], what this handle reads from is unchanged).
+    pub fn live_index(&self) -> Result<WalIndex, LockError> {
+        self.att.read_index()
+    }
+
     /// The read slot held.
     pub fn read_slot(&self) -> ReadSlot {
         self.held.slot

@@ -23,9 +23,8 @@ use super::wake::WalWaker;
 /// The backup timer behind inotify: the longest a commit waits to be noticed if a wake
 /// is lost.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
-/// Shortest time between two staged files while no checkpoint is imminent (bounds the
-/// files per second, and so CPU and fsyncs; well inside the 50 ms commit-to-staged goal).
-const MIN_SYNC_SPACING: Duration = Duration::from_millis(10);
+/// Longest default time between two staged files (see [`stage_spacing`]).
+const MAX_DEFAULT_SPACING: Duration = Duration::from_millis(100);
 /// Pause after a failed step before the next attempt.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// Pause between attach attempts while the application has not opened the database.
@@ -64,14 +63,24 @@ pub struct DatabaseJob {
     db: PathBuf,
     replicas: Vec<ReplicaJob>,
     schedule: LevelSchedule,
+    /// Shortest time between two staged files while no checkpoint is imminent.
+    spacing: Duration,
 }
 
 impl DatabaseJob {
-    pub fn new(db: PathBuf, replicas: Vec<ReplicaJob>, schedule: LevelSchedule) -> Self {
+    /// `monitor_interval`: the config's, if set (see [`stage_spacing`]).
+    pub fn new(
+        db: PathBuf,
+        replicas: Vec<ReplicaJob>,
+        schedule: LevelSchedule,
+        monitor_interval: Option<Duration>,
+    ) -> Self {
+        let spacing = stage_spacing(monitor_interval, &replicas);
         Self {
             db,
             replicas,
             schedule,
+            spacing,
         }
     }
 
@@ -132,7 +141,7 @@ impl DatabaseJob {
             );
         }
         if !once {
-            sync_until(&mut sync, stop, &wakes, &metrics)?;
+            sync_until(&mut sync, stop, &wakes, &metrics, self.spacing)?;
         }
         let finished = sync.finish();
         drop(wakes);
@@ -160,6 +169,7 @@ fn sync_until(
     stop: &AtomicBool,
     wakes: &[SyncSender<()>],
     metrics: &DbMetrics,
+    spacing: Duration,
 ) -> anyhow::Result<()> {
     let db = sync.db().to_owned();
     let waker = WalWaker::watch(&DatabasePaths::new(&db).wal, POLL_INTERVAL);
@@ -173,11 +183,9 @@ fn sync_until(
                     let _ = wake.try_send(());
                 }
                 // Under a steady load, one L0 file per commit costs CPU and fsyncs for
-                // nothing; gather a few milliseconds of commits per file, except when the
+                // nothing; gather one spacing of commits per file, except when the
                 // application is about to checkpoint and a hand-off must be quick.
-                if !sync.checkpoint_imminent() {
-                    std::thread::sleep(MIN_SYNC_SPACING);
-                }
+                sleep_unless_imminent(sync, spacing);
             }
             Ok(Stepped::Idle) => {}
             Err(e) => {
@@ -189,6 +197,38 @@ fn sync_until(
     }
     info!(db = %db.display(), "stopping: final sync");
     Ok(())
+}
+
+/// How long the loop gathers commits before staging the next file: `monitor-interval` if
+/// the config sets one (Litestream's meaning: one local L0 file per interval), else the
+/// smallest replica `sync-interval` (staging more often than any replica uploads gains
+/// nothing) but at most [`MAX_DEFAULT_SPACING`]. Frames stay in the WAL meanwhile; the
+/// loop still looks at every WAL change and stages at once when a checkpoint is imminent.
+fn stage_spacing(monitor_interval: Option<Duration>, replicas: &[ReplicaJob]) -> Duration {
+    monitor_interval.unwrap_or_else(|| {
+        replicas
+            .iter()
+            .map(|r| r.sync_interval)
+            .min()
+            .unwrap_or(MAX_DEFAULT_SPACING)
+            .min(MAX_DEFAULT_SPACING)
+    })
+}
+
+/// Sleeps up to `spacing`, in short steps, returning early once a checkpoint is imminent.
+fn sleep_unless_imminent(sync: &DatabaseSync, spacing: Duration) {
+    const STEP: Duration = Duration::from_millis(5);
+    let deadline = std::time::Instant::now() + spacing;
+    loop {
+        if sync.checkpoint_imminent_now() {
+            return;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(STEP));
+    }
 }
 
 /// Attaches and runs the first sync, waiting while the application has not opened the

@@ -147,6 +147,7 @@ fn plan_jobs(args: &ReplicateArgs) -> anyhow::Result<Plan> {
                     db,
                     vec![replica],
                     LevelSchedule::default(),
+                    None,
                 )],
                 exec: args.exec.clone(),
                 addr: args.addr.clone(),
@@ -206,7 +207,12 @@ fn database_job(
             )
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(DatabaseJob::new(db.path.clone(), replicas, schedule))
+    Ok(DatabaseJob::new(
+        db.path.clone(),
+        replicas,
+        schedule,
+        db.monitor_interval,
+    ))
 }
 
 /// The config's `logging.level` when replicating from a config (`info` otherwise, or if

@@ -42,6 +42,12 @@ const HANDOFF_SPIN: Duration = Duration::from_millis(10);
 /// After a spin that did not end in a hand-off, no spinning for this long.
 const SPIN_PAUSE: Duration = Duration::from_millis(5);
 
+/// The application is likely to checkpoint at its next commit: the WAL is past SQLite's
+/// default autocheckpoint size, or a checkpoint already ran in this generation.
+fn imminent(index: &walcast_format::wal_index::WalIndex) -> bool {
+    index.header.mx_frame >= DEFAULT_AUTOCHECKPOINT || index.checkpoint.n_backfill > 0
+}
+
 /// Why a step failed, by what the caller does about it.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -138,16 +144,16 @@ impl DatabaseSync {
         &self.db
     }
 
-    /// True when the application is likely to checkpoint at its next commit (the WAL is
-    /// past SQLite's default autocheckpoint size, or a checkpoint already ran in this
-    /// generation): then the loop must stay responsive to hand off in time.
-    pub fn checkpoint_imminent(&self) -> bool {
-        let index = match &self.link {
-            Some(Link::Protected(p)) => p.wal_index(),
-            Some(Link::Handoff(h)) => h.wal_index(),
+    /// True when the application is likely to checkpoint at its next commit (see
+    /// [`imminent`]), on the wal-index as it is now (one read of the shared header);
+    /// `true` when it cannot be read, so the caller looks at once.
+    pub fn checkpoint_imminent_now(&self) -> bool {
+        let live = match &self.link {
+            Some(Link::Protected(p)) => p.live_index(),
+            Some(Link::Handoff(h)) => h.live_index(),
             None => return false,
         };
-        index.header.mx_frame >= DEFAULT_AUTOCHECKPOINT || index.checkpoint.n_backfill > 0
+        live.as_ref().is_ok_and(imminent) || live.is_err()
     }
 
     /// The last file staged.
