@@ -302,3 +302,31 @@ fn big_endian_wal_reports_its_byte_order() {
     assert_eq!(report["frames_committed"], 2);
     assert_eq!(report["transactions"], 1);
 }
+
+#[test]
+fn the_kind_comes_from_the_content_not_the_file_name() {
+    // Issue 2: inspect tells a database, a WAL and a wal-index apart by content. Each file
+    // is copied under a name that suggests another kind (or none).
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (testdata("live-shm").join("db"), "misleading-wal", "db"),
+        (testdata("live-shm").join("db-wal"), "misleading.db", "wal"),
+        (
+            testdata("live-shm").join("db-shm"),
+            "misleading-wal.db",
+            "shm",
+        ),
+        (testdata("rollback-db").join("db"), "no-suffix-shm", "db"),
+    ];
+    for (source, name, kind) in cases {
+        let path = dir.path().join(name);
+        std::fs::copy(&source, &path).unwrap();
+        let json = inspect_json(&path);
+        assert_eq!(
+            json["kind"],
+            kind,
+            "{} copied to {name}: {json}",
+            source.display()
+        );
+    }
+}
