@@ -5,8 +5,10 @@
 //!
 //! "In flight" is made certain, not timed: the S3 traffic goes through the
 //! [`FaultProxy`], which holds the next PUT of a chosen level (mid-body, or after the
-//! server stored it but before walcast hears so) and says when it holds it; only then is
-//! walcast killed.
+//! server stored it but before walcast hears so), or the next GET of an L0 object, and
+//! says when it holds it; only then is walcast killed. After every kill the stored
+//! objects are checked (each decodes whole; L1 then L0 files chain from TXID 1 without a
+//! hole, so no L0 file went before an L1 file covered it) and restored by both tools.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -203,7 +205,7 @@ fn wait_held(
     count: usize,
 ) -> anyhow::Result<()> {
     app.exec("CREATE TABLE IF NOT EXISTS kick(n INTEGER)")?;
-    wait::until(HOLD_TIMEOUT, "walcast's PUT to be held", || {
+    wait::until(HOLD_TIMEOUT, "walcast's request to be held", || {
         if store.proxy.held().len() >= count {
             return Ok(true);
         }
@@ -235,6 +237,61 @@ fn assert_final_restores(store: &Store, db: &Path, dir: &Path, log: &str) {
         .unwrap_or_else(|e| panic!("{e:#}\nwalcast log:\n{log}"));
 }
 
+/// The L0 files above the newest L1 file's max TXID (all of them when there is no L1
+/// file). The L1 files, then those L0 files, must form one unbroken chain from TXID 1:
+/// each compaction merged every L0 file since the previous one, and retention deleted an
+/// L0 file only once an L1 file covered it.
+fn l0_beyond_l1(objects: &[(u8, LtxFileName)]) -> anyhow::Result<Vec<LtxFileName>> {
+    let l1: Vec<LtxFileName> = objects
+        .iter()
+        .filter(|(level, _)| *level == 1)
+        .map(|(_, n)| *n)
+        .collect();
+    let covered = l1.iter().map(|n| n.max).max();
+    let beyond: Vec<LtxFileName> = objects
+        .iter()
+        .filter(|(level, n)| *level == 0 && covered.is_none_or(|c| n.max > c))
+        .map(|(_, n)| *n)
+        .collect();
+    let mut next = Some(TxId::FIRST);
+    for (level, file) in l1
+        .iter()
+        .map(|f| (1, f))
+        .chain(beyond.iter().map(|f| (0, f)))
+    {
+        if Some(file.min) != next {
+            bail!(
+                "chain broken: L{level} {file} where {} was due",
+                next.map_or_else(|| "nothing".to_owned(), |t| t.to_string())
+            );
+        }
+        next = file.max.next();
+    }
+    Ok(beyond)
+}
+
+/// Waits until the log holds `more` new lines with `text` after the first `from` bytes,
+/// committing a small transaction from the application at each look meanwhile.
+fn wait_log(
+    walcast: &mut Walcast,
+    app: &mut Session,
+    from: usize,
+    text: &str,
+    more: usize,
+) -> anyhow::Result<()> {
+    app.exec("CREATE TABLE IF NOT EXISTS kick(n INTEGER)")?;
+    wait::until(HOLD_TIMEOUT, text, || {
+        walcast.check_running()?;
+        let log = walcast.log();
+        if log.get(from..).unwrap_or_default().matches(text).count() >= more {
+            return Ok(true);
+        }
+        app.exec("INSERT INTO kick VALUES (1)")?;
+        Ok(false)
+    })
+    .with_context(|| walcast.log())
+}
+
 /// How many times the (shared) log says walcast started replicating: a restarted walcast
 /// is ready for SIGINT once there is one more.
 fn replicating_lines(log: &Path) -> usize {
@@ -253,14 +310,27 @@ fn kill_9_during_l0_uploads_then_the_s3_replica_restores_exactly() {
     let mut app = open_app(&db).unwrap();
     let writers = writer(7, 6.0).spawn(&db).unwrap();
     let args = ["-sync-interval", "200ms"];
-    let holds = [Hold::MidBody, Hold::Answer, Hold::MidBody, Hold::Answer];
-    for (round, hold) in holds.into_iter().enumerate() {
+    // (how, settle): the first kills catch the very first uploads after a start (the
+    // replica's first object, then a backlog); the later ones let walcast upload a few
+    // rounds first, so that the kill comes in the middle of steady replication.
+    let rounds = [
+        (Hold::MidBody, false),
+        (Hold::Answer, false),
+        (Hold::MidBody, true),
+        (Hold::Answer, true),
+        (Hold::MidBody, true),
+    ];
+    for (round, (hold, settle)) in rounds.into_iter().enumerate() {
+        let from = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
+        let mut walcast =
+            Walcast::start_url(&db, &store.proxied_url(), &store.env(), &log, &args).unwrap();
+        if settle {
+            wait_log(&mut walcast, &mut app, from, "uploaded", 2).unwrap();
+        }
         // The next L0 PUT is caught in flight; walcast dies while it hangs.
         store
             .proxy
             .hold_next("PUT", &format!("/{PATH}/0000/"), hold);
-        let mut walcast =
-            Walcast::start_url(&db, &store.proxied_url(), &store.env(), &log, &args).unwrap();
         wait_held(&store, &mut walcast, &mut app, round + 1).unwrap();
         walcast.kill9().unwrap();
         let held = store.proxy.held()[round].clone();
@@ -272,6 +342,8 @@ fn kill_9_during_l0_uploads_then_the_s3_replica_restores_exactly() {
             hold == Hold::Answer,
             "{held:?}: {objects:?}"
         );
+        // Nothing the kill interrupted left a hole in the TXID chain.
+        l0_beyond_l1(&objects).unwrap_or_else(|e| panic!("round {round}: {e:#}: {objects:?}"));
         // The replica up to here restores, by both restorers alike (unless the kill came
         // during the very first upload: then there is nothing yet, which is right).
         if objects.is_empty() {
@@ -293,6 +365,8 @@ fn kill_9_during_l0_uploads_then_the_s3_replica_restores_exactly() {
     let text = walcast.log();
     walcast.stop().unwrap();
     app.close().unwrap();
+    let objects = store.objects().unwrap();
+    l0_beyond_l1(&objects).unwrap_or_else(|e| panic!("{e:#}: {objects:?}\nlog:\n{text}"));
     assert_final_restores(&store, &db, dir.path(), &text);
 }
 
@@ -324,18 +398,28 @@ fn kill_9_during_compaction_and_snapshots_then_the_s3_replica_restores_exactly()
     };
     let mut app = open_app(&db).unwrap();
     let writers = writer(8, 6.0).spawn(&db).unwrap();
+    // (method, level of the object, how, settle): L1 compactions and L9 snapshots caught while
+    // their output goes up (mid-body: not stored; answered: stored, walcast not told),
+    // and a read of an L0 object (a compaction's or retention's input) left unanswered.
+    // With `settle`, walcast first compacts and deletes covered L0 files a few times in
+    // that run, so that the kill finds retention and compaction interleaved.
     let rounds = [
-        (1, Hold::MidBody),
-        (9, Hold::MidBody),
-        (1, Hold::Answer),
-        (9, Hold::Answer),
-        (1, Hold::MidBody),
+        ("PUT", 1, Hold::MidBody, false),
+        ("PUT", 9, Hold::MidBody, false),
+        ("PUT", 1, Hold::Answer, false),
+        ("PUT", 9, Hold::Answer, false),
+        ("GET", 0, Hold::Answer, false),
+        ("PUT", 1, Hold::MidBody, true),
     ];
-    for (round, (level, hold)) in rounds.into_iter().enumerate() {
+    for (round, (method, level, hold, settle)) in rounds.into_iter().enumerate() {
+        let from = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
+        let mut walcast = start();
+        if settle {
+            wait_log(&mut walcast, &mut app, from, "retention deleted files", 2).unwrap();
+        }
         store
             .proxy
-            .hold_next("PUT", &format!("/{PATH}/{level:04x}/"), hold);
-        let mut walcast = start();
+            .hold_next(method, &format!("/{PATH}/{level:04x}/"), hold);
         wait_held(&store, &mut walcast, &mut app, round + 1).unwrap();
         walcast.kill9().unwrap();
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -344,34 +428,31 @@ fn kill_9_during_compaction_and_snapshots_then_the_s3_replica_restores_exactly()
         let objects = store
             .objects()
             .unwrap_or_else(|e| panic!("round {round}: {e:#}\nlog:\n{text}"));
+        // A PUT cut mid-body stored nothing; an answered PUT stored it whole; a GET found it.
         assert_eq!(
             objects.contains(&(level, name)),
-            hold == Hold::Answer,
+            method == "GET" || hold == Hold::Answer,
             "round {round}, {held:?}: {objects:?}"
         );
+        // No L0 file is gone that no stored L1 file covers.
+        let uncovered = l0_beyond_l1(&objects)
+            .unwrap_or_else(|e| panic!("round {round}: {e:#}: {objects:?}\nlog:\n{text}"));
         if level == 1 && hold == Hold::MidBody {
-            // The L0 files this L1 file was to replace are all still there: a chain from
-            // its min to its max TXID.
-            let mut next = name.min;
-            let l0: Vec<LtxFileName> = objects
-                .iter()
-                .filter(|(l, _)| *l == 0)
-                .map(|(_, n)| *n)
-                .collect();
-            let mut chain = Vec::new();
-            while let Some(file) = l0.iter().find(|n| n.min == next) {
-                chain.push(*file);
-                if file.max >= name.max {
-                    break;
-                }
-                next = file.max.next().unwrap();
-            }
+            // The L1 file that was not stored was to replace exactly the L0 files since
+            // the newest stored L1 file, and they are all still there.
+            assert_eq!(
+                uncovered.first().map(|f| f.min),
+                Some(name.min),
+                "round {round}: L0 lost under the unstored {name}: {objects:?}\nlog:\n{text}"
+            );
+            let chain: Vec<&LtxFileName> =
+                uncovered.iter().take_while(|f| f.max <= name.max).collect();
             assert_eq!(
                 chain.last().map(|f| f.max),
                 Some(name.max),
                 "round {round}: L0 lost under the unstored {name}: {objects:?}\nlog:\n{text}"
             );
-            // A restore inside the range, and at its end, still works.
+            // A restore inside its range, and at its end, still works.
             for txid in [chain[chain.len() / 2].max, name.max] {
                 restore_both(&store, Some(txid), dir.path())
                     .unwrap_or_else(|e| panic!("round {round}, at {txid}: {e:#}\nlog:\n{text}"));
@@ -388,6 +469,7 @@ fn kill_9_during_compaction_and_snapshots_then_the_s3_replica_restores_exactly()
     walcast.stop().unwrap();
     app.close().unwrap();
     let objects = store.objects().unwrap();
+    l0_beyond_l1(&objects).unwrap_or_else(|e| panic!("{e:#}: {objects:?}\nlog:\n{text}"));
     for level in [1, 9] {
         assert!(
             objects.iter().any(|(l, _)| *l == level),
