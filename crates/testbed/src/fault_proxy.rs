@@ -13,6 +13,11 @@
 //! # anyhow::Ok(())
 //! ```
 //!
+//! A hold ([`FaultProxy::hold_next`]) freezes the next request that matches a method and
+//! a target, on whatever connection it comes (every request of a relayed connection is
+//! looked at): an upload caught in flight, which a test can then kill the client during,
+//! knowing ([`FaultProxy::held`]) that the request has started.
+//!
 //! It owns only its listener and connection threads (stopped when dropped); it never
 //! changes the bytes of a request or response it relays, and listens on 127.0.0.1 only.
 
@@ -49,6 +54,35 @@ pub enum Fault {
     CutRequest,
 }
 
+/// How [`FaultProxy::hold_next`] holds a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Relay the request head and half of its body to the server, then nothing more: an
+    /// upload in flight, which the server must not store once the client is gone.
+    MidBody,
+    /// Relay the whole request, then withhold the server's answer: the request took
+    /// effect, and the client does not know yet.
+    Answer,
+}
+
+/// A request a hold caught.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldRequest {
+    /// `PUT`, `GET`, ...
+    pub method: String,
+    /// The request target (path and query), e.g. `/walcast/app/0001/…-….ltx`.
+    pub target: String,
+    /// How it was held.
+    pub hold: Hold,
+}
+
+#[derive(Debug)]
+struct HoldRule {
+    method: String,
+    target_contains: String,
+    hold: Hold,
+}
+
 /// A running fault proxy (see the module docs).
 #[derive(Debug)]
 pub struct FaultProxy {
@@ -66,11 +100,33 @@ struct Shared {
     outage: Mutex<Option<Fault>>,
     /// The client side of every relayed connection, to cut them when an outage begins.
     relayed: Mutex<Vec<TcpStream>>,
+    /// Armed holds, each for one request.
+    holds: Mutex<Vec<HoldRule>>,
+    /// Every request a hold caught, in order.
+    held: Mutex<Vec<HeldRequest>>,
 }
 
 impl Shared {
     fn in_outage(&self) -> bool {
         self.outage.lock().is_ok_and(|o| o.is_some())
+    }
+
+    /// Takes the armed hold that `request` (a whole message) matches, if any.
+    fn take_hold(&self, request: &[u8]) -> Option<HeldRequest> {
+        let head = head_end(request).map_or(request, |end| &request[..end]);
+        let line = String::from_utf8_lossy(head);
+        let mut parts = line.lines().next()?.split(' ');
+        let (method, target) = (parts.next()?, parts.next()?);
+        let mut holds = self.holds.lock().ok()?;
+        let at = holds
+            .iter()
+            .position(|h| h.method == method && target.contains(&h.target_contains))?;
+        let rule = holds.remove(at);
+        Some(HeldRequest {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            hold: rule.hold,
+        })
     }
 }
 
@@ -89,6 +145,8 @@ impl FaultProxy {
             requests_faulted: AtomicUsize::new(0),
             outage: Mutex::new(None),
             relayed: Mutex::new(Vec::new()),
+            holds: Mutex::new(Vec::new()),
+            held: Mutex::new(Vec::new()),
         });
         let (accept_stop, accept_shared) = (Arc::clone(&stop), Arc::clone(&shared));
         thread::Builder::new()
@@ -140,6 +198,28 @@ impl FaultProxy {
         if let Ok(mut outage) = self.shared.outage.lock() {
             *outage = None;
         }
+    }
+
+    /// Holds the next request whose method is `method` and whose target (path and query)
+    /// contains `target_contains`, as `hold` says, until its client closes the connection
+    /// (or the proxy is dropped); later requests are relayed. Each call arms one hold.
+    pub fn hold_next(&self, method: &str, target_contains: &str, hold: Hold) {
+        if let Ok(mut holds) = self.shared.holds.lock() {
+            holds.push(HoldRule {
+                method: method.to_owned(),
+                target_contains: target_contains.to_owned(),
+                hold,
+            });
+        }
+    }
+
+    /// Every request a hold caught so far, in order (a request is listed once its hold
+    /// has begun: for [`Hold::Answer`], once the whole request went to the server).
+    pub fn held(&self) -> Vec<HeldRequest> {
+        self.shared
+            .held
+            .lock()
+            .map_or_else(|_| Vec::new(), |h| h.clone())
     }
 
     /// How many queued faults are still waiting for a request.
@@ -214,24 +294,147 @@ fn serve(mut client: TcpStream, shared: &Shared, stop: &AtomicBool) -> io::Resul
                 relayed.retain(|c| c.peer_addr().is_ok());
                 relayed.push(client.try_clone()?);
             }
-            relay(client, &request, shared.upstream)
+            relay(client, request, shared, stop)
         }
     }
 }
 
-/// Relays the connection both ways until either side closes.
-fn relay(mut client: TcpStream, first: &[u8], upstream: SocketAddr) -> io::Result<()> {
-    let mut server = TcpStream::connect(upstream)?;
-    server.write_all(first)?;
-    let (mut client_rd, mut server_wr) = (client.try_clone()?, server.try_clone()?);
-    let up = thread::spawn(move || {
-        let _ = io::copy(&mut client_rd, &mut server_wr);
-        let _ = server_wr.shutdown(Shutdown::Write);
+/// Relays the connection both ways until either side closes, looking at each request
+/// the client sends (starting with `first`) for an armed hold.
+fn relay(
+    mut client: TcpStream,
+    first: Vec<u8>,
+    shared: &Shared,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    let mut server = TcpStream::connect(shared.upstream)?;
+    // Set while a hold withholds the server's answers from the client; `answered` once
+    // the server began answering a withheld request.
+    let withhold = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicBool::new(false));
+    let (mut server_rd, mut client_wr) = (server.try_clone()?, client.try_clone()?);
+    let (down_withhold, down_answered) = (Arc::clone(&withhold), Arc::clone(&answered));
+    let down = thread::spawn(move || {
+        let mut buf = [0u8; 64 * 1024];
+        while let Ok(n) = server_rd.read(&mut buf) {
+            if n > 0 && down_withhold.load(Ordering::SeqCst) {
+                down_answered.store(true, Ordering::SeqCst);
+                return;
+            }
+            if n == 0 || client_wr.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = client_wr.shutdown(Shutdown::Both);
     });
-    let _ = io::copy(&mut server, &mut client);
+    let mut request = first;
+    let mut rest = Vec::new();
+    loop {
+        if let Some(held) = shared.take_hold(&request) {
+            let head_len = head_end(&request).unwrap_or(request.len());
+            let sent = match held.hold {
+                Hold::MidBody => head_len + (request.len() - head_len) / 2,
+                Hold::Answer => request.len(),
+            };
+            withhold.store(true, Ordering::SeqCst);
+            if server.write_all(&request[..sent]).is_ok() {
+                // An answer withheld only once the server has given it (the request took
+                // effect); then the hold is visible to the test.
+                while held.hold == Hold::Answer
+                    && !answered.load(Ordering::SeqCst)
+                    && !stop.load(Ordering::SeqCst)
+                {
+                    thread::sleep(Duration::from_millis(5));
+                }
+                if let Ok(mut list) = shared.held.lock() {
+                    list.push(held);
+                }
+                wait_for_close(&mut client, stop);
+            }
+            break;
+        }
+        if server.write_all(&request).is_err() {
+            break;
+        }
+        if is_chunked(&request) {
+            // A body whose end this proxy does not parse: relay the rest as it comes.
+            let _ = io::copy(&mut client, &mut server);
+            break;
+        }
+        match read_request(&mut client, &mut rest) {
+            Ok(Some(next)) => request = next,
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let _ = server.shutdown(Shutdown::Both);
     let _ = client.shutdown(Shutdown::Both);
-    let _ = up.join();
+    let _ = down.join();
     Ok(())
+}
+
+/// Waits until the client closes its connection (or the proxy stops).
+fn wait_for_close(client: &mut TcpStream, stop: &AtomicBool) {
+    if client
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .is_err()
+    {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::SeqCst) {
+        match client.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The next whole request on `stream` (bytes read past it are kept in `rest`); `None`
+/// when the client closed the connection between requests.
+fn read_request(stream: &mut TcpStream, rest: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        if let Some(end) = head_end(rest) {
+            let want = end + content_length(&rest[..end]);
+            if is_chunked(&rest[..end]) {
+                return Ok(Some(std::mem::take(rest)));
+            }
+            if rest.len() >= want {
+                let tail = rest.split_off(want);
+                return Ok(Some(std::mem::replace(rest, tail)));
+            }
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return if rest.is_empty() {
+                Ok(None)
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed mid-request",
+                ))
+            };
+        }
+        rest.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Whether a message's head says its body is chunked.
+fn is_chunked(message: &[u8]) -> bool {
+    let head = head_end(message).map_or(message, |end| &message[..end]);
+    String::from_utf8_lossy(head)
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .any(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("transfer-encoding")
+                && value.to_ascii_lowercase().contains("chunked")
+        })
 }
 
 /// One HTTP/1.1 message (head and a `Content-Length` body).

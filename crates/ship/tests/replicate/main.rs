@@ -5,6 +5,7 @@ mod support;
 
 mod concurrency;
 mod config;
+mod crash;
 mod exec;
 mod footprint;
 mod metrics;

@@ -91,6 +91,14 @@ impl Walcast {
         .with_context(|| self.log())
     }
 
+    /// Fails if walcast has exited.
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("walcast exited ({status})");
+        }
+        Ok(())
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
