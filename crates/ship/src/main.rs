@@ -64,11 +64,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli: Cli = walcast_cli::parse();
-    let level = match &cli.command {
-        Command::Replicate(args) => replicate::log_level(args),
-        _ => "info",
+    let logging = match &cli.command {
+        Command::Replicate(args) => replicate::logging(args),
+        _ => walcast_config::Logging::default(),
     };
-    init_logging(level);
+    init_logging(logging);
     walcast_cli::finish(match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Replicate(args) => replicate::run(&args),
@@ -79,15 +79,27 @@ fn main() -> ExitCode {
     })
 }
 
-/// Logs go to stderr at `level` (the config's `logging.level`); `WALCAST_LOG` (e.g. `debug`,
-/// `walcast=trace`) overrides it.
-fn init_logging(level: &str) {
+/// Logs go to stderr (whatever `logging.stderr` says: stdout belongs to the application
+/// run by `-exec`, and to the commands' output), at the config's `logging.level`, as text
+/// or, with `logging.type: json`, one JSON object per line. `WALCAST_LOG` (e.g. `debug`,
+/// `walcast=trace`) overrides the level.
+fn init_logging(logging: walcast_config::Logging) {
+    use walcast_config::{LogFormat, LogLevel};
+    let level = match logging.level {
+        LogLevel::Debug => "debug",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+        _ => "info",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WALCAST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match logging.format {
+        LogFormat::Json => builder.json().init(),
+        _ => builder.init(),
+    }
 }
 
 #[cfg(test)]

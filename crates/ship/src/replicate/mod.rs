@@ -215,19 +215,14 @@ fn database_job(
     ))
 }
 
-/// The config's `logging.level` when replicating from a config (`info` otherwise, or if
-/// the config cannot be read: `run` reports that).
-pub fn log_level(args: &ReplicateArgs) -> &'static str {
+/// The config's `logging` when replicating from a config (the defaults otherwise, or if
+/// the config cannot be read: the error is reported when the config is loaded again).
+pub fn logging(args: &ReplicateArgs) -> walcast_config::Logging {
     if args.db.is_some() {
-        return "info";
+        return walcast_config::Logging::default();
     }
     let path = args.config.clone().unwrap_or_else(Config::default_path);
-    match Config::load(&path).map(|c| c.logging.level) {
-        Ok(walcast_config::LogLevel::Debug) => "debug",
-        Ok(walcast_config::LogLevel::Warn) => "warn",
-        Ok(walcast_config::LogLevel::Error) => "error",
-        _ => "info",
-    }
+    Config::load(&path).map(|c| c.logging).unwrap_or_default()
 }
 
 pub fn run(args: &ReplicateArgs) -> anyhow::Result<()> {
