@@ -15,11 +15,16 @@
 //! - `AWS_CA_BUNDLE`: when it names a readable PEM bundle its certificates are trusted in
 //!   addition to the system's; when it cannot be read or parsed it is ignored (never an
 //!   error: some machines export it for other tools).
+//! - Trust roots: the system's (`/etc/ssl/certs`…, `SSL_CERT_FILE`, `SSL_CERT_DIR`) when
+//!   it has any; on a machine without any (a `FROM scratch` image) the Mozilla roots built
+//!   into the binary ([`webpki_root_certs`]) instead. reqwest's verifier refuses to build a
+//!   client when the system has no roots, even for an `http://` endpoint, so without this
+//!   fallback a static binary could not reach any store without a mounted CA bundle.
 //!
 //! This module never sends a request: building a client checks the settings only.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
@@ -155,10 +160,31 @@ fn client_options(env: &Env, policy: &RetryPolicy) -> ClientOptions {
     let mut options = ClientOptions::new()
         .with_timeout_disabled()
         .with_connect_timeout(policy.connect_timeout);
+    if !system_has_roots() {
+        options = options.with_no_system_certificates(true);
+        for certificate in bundled_roots() {
+            options = options.with_root_certificate(certificate);
+        }
+    }
     for certificate in ca_bundle(env) {
         options = options.with_root_certificate(certificate);
     }
     options
+}
+
+/// True when the system trust store has certificates (the lookup reqwest's verifier
+/// makes: `SSL_CERT_FILE`/`SSL_CERT_DIR`, else the usual bundle paths). Looked up once per
+/// process.
+fn system_has_roots() -> bool {
+    static FOUND: OnceLock<bool> = OnceLock::new();
+    *FOUND.get_or_init(|| !rustls_native_certs::load_native_certs().certs.is_empty())
+}
+
+/// The Mozilla root certificates built into the binary.
+fn bundled_roots() -> impl Iterator<Item = Certificate> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter_map(|der| Certificate::from_der(der).ok())
 }
 
 /// The certificates of `AWS_CA_BUNDLE`, or none when it is unset, unreadable or not PEM.
@@ -297,6 +323,15 @@ mod tests {
         assert!(is_ip_endpoint("http://[::1]:9000"));
         assert!(!is_ip_endpoint("https://minio.example:9000"));
         assert!(!is_ip_endpoint("not a url"));
+    }
+
+    #[test]
+    fn the_bundled_roots_all_load() {
+        assert_eq!(
+            bundled_roots().count(),
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len()
+        );
+        assert!(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() > 100);
     }
 
     #[test]
