@@ -51,6 +51,13 @@ pub trait ReplicaSource: Send + Sync {
         ObjectLayout::LtxLevels
     }
 
+    /// A quick check that the replica can be read at all (an object store answers, the
+    /// bucket exists), failing in seconds with one clear message rather than after the
+    /// retries of a listing. Nothing to check for a directory.
+    fn check_reachable(&self) -> Result<(), ReplicaError> {
+        Ok(())
+    }
+
     /// One object, as a user would name it in an error message.
     fn describe_object(&self, level: Level, name: LtxFileName) -> String {
         format!(
@@ -169,6 +176,10 @@ impl ReplicaSource for ReplicaClient {
 
     fn describe_object(&self, level: Level, name: LtxFileName) -> String {
         self.location(level, name)
+    }
+
+    fn check_reachable(&self) -> Result<(), ReplicaError> {
+        Ok(ReplicaClient::check_reachable(self)?)
     }
 
     fn layout(&self) -> ObjectLayout {

@@ -3,7 +3,8 @@
 //! (its first replica, or the one `-replica NAME` names).
 //!
 //! This module owns the lookup in the config file and the messages when it fails; it must
-//! never touch the replica or the database (building a client sends no request).
+//! never touch the database, and sends the replica one request only: the reachability
+//! check of [`ReplicaChoice::open`].
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,9 @@ pub struct ReplicaChoice {
 }
 
 impl ReplicaChoice {
-    /// Opens the chosen replica.
+    /// Opens the chosen replica and checks that it answers (one quick request, see
+    /// [`ReplicaSource::check_reachable`]): an unreachable endpoint or a missing bucket
+    /// fails here in seconds, before anything is written.
     pub fn open(&self) -> anyhow::Result<Box<dyn ReplicaSource>> {
         let Some(config_path) = &self.config else {
             if let Some(name) = &self.name {
@@ -31,21 +34,25 @@ impl ReplicaChoice {
                     "-replica {name} needs -config FILE (it names one of a database's replicas there)"
                 );
             }
-            return crate::replica_url::open(&self.arg);
+            let source = crate::replica_url::open(&self.arg)?;
+            source.check_reachable()?;
+            return Ok(source);
         };
         let config = Config::load(config_path)?;
         let db = find_db(&config, Path::new(&self.arg))?;
         let spec = find_replica(&config, db, self.name.as_deref())?;
+        let context = || {
+            format!(
+                "replica {:?} of {} in {}",
+                spec.name,
+                db.path.display(),
+                config.file.display()
+            )
+        };
         let client = spec
             .open_client(ClientSettings::from_process())
-            .with_context(|| {
-                format!(
-                    "replica {:?} of {} in {}",
-                    spec.name,
-                    db.path.display(),
-                    config.file.display()
-                )
-            })?;
+            .with_context(context)?;
+        ReplicaSource::check_reachable(&client).with_context(context)?;
         Ok(Box::new(client))
     }
 

@@ -284,6 +284,35 @@ fn usage_errors_exit_2() {
     assert_no_output(&s.out);
 }
 
+/// An object-store endpoint nothing listens on fails at once (one quick check instead of
+/// the retries a listing would make), naming the replica and the endpoint.
+#[test]
+fn an_unreachable_endpoint_fails_at_once_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.db");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let url = format!("s3://b/app?endpoint={endpoint}&forcePathStyle=true");
+    let output = common::binary()
+        .args(["restore", "-o"])
+        .arg(&out)
+        .arg(&url)
+        .env("AWS_ACCESS_KEY_ID", "id")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for needle in ["s3://b/app", endpoint.as_str(), "connection refused"] {
+        assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
+    }
+    assert_no_output(&out);
+}
+
 #[test]
 fn kill_9_during_a_restore_leaves_no_database() {
     let s = setup_with_blobs(4000);

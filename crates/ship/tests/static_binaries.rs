@@ -11,8 +11,9 @@
 //! the shared `-shm` mapping meet exactly as they would without the chroot. After SIGINT,
 //! `walcast-restore` restores inside the root, and the restore must equal the
 //! checkpointed source byte for byte. A second test does the same with an S3 server on
-//! loopback, reached by host name: that root also holds `/etc/hosts` and a CA bundle,
-//! which S3 over a network needs anyway. Needs root (or unprivileged user namespaces) for
+//! loopback, reached by host name: that root also holds `/etc/hosts`, and no CA
+//! certificates (the binaries fall back on the roots built into them, so a `FROM scratch`
+//! image needs none). Needs root (or unprivileged user namespaces) for
 //! the mount namespace and chroot; CI runs as root.
 //!
 //! The binaries: `$WALCAST_STATIC_BIN_DIR` (scripts/test builds them with
@@ -259,33 +260,33 @@ fn static_binaries_replicate_and_restore_a_directory_replica_in_an_empty_root() 
     );
 }
 
-/// An S3 server by host name: the root adds only `/etc/hosts` (name resolution) and a CA
-/// bundle (the TLS client refuses to start without root certificates, even for http).
+/// An S3 server by host name: the root adds only `/etc/hosts` (name resolution); no CA
+/// certificates anywhere (no /etc/ssl, no `SSL_CERT_FILE`, no `AWS_CA_BUNDLE`), as in a
+/// `FROM scratch` image: the TLS client must start on the roots built into the binary.
 /// Catches static-only failures in the network path, such as getrandom's fallback to a
 /// /dev/urandom the root does not have (scripts/dist).
 #[test]
-fn static_binaries_replicate_and_restore_an_s3_replica_in_a_root_with_hosts_and_ca_bundle() {
+fn static_binaries_replicate_and_restore_an_s3_replica_in_a_root_without_certificates() {
     let dir = tempfile::tempdir().unwrap();
     let root = EmptyRoot::create(&dir.path().join("root")).unwrap();
     std::fs::create_dir_all(root.root.join("etc")).unwrap();
     std::fs::write(root.root.join("etc/hosts"), "127.0.0.1 s3.walcast.test\n").unwrap();
-    let system_bundle = Path::new("/etc/ssl/certs/ca-certificates.crt");
-    std::fs::copy(system_bundle, root.root.join("ca.pem"))
-        .unwrap_or_else(|e| panic!("{}: {e} (install ca-certificates)", system_bundle.display()));
 
     let server = S3Server::start().unwrap();
-    let mut env = server.credentials();
-    env.push(("SSL_CERT_FILE".into(), "/ca.pem".into()));
     let target = ReplicaTarget {
         url: format!(
             "s3://{BUCKET}/app?endpoint=http://s3.walcast.test:{}&region=us-east-1&forcePathStyle=true",
             server.addr().port()
         ),
-        env,
+        env: server.credentials(),
     };
     replicate_then_restore_inside(&root, dir.path(), &target);
     assert!(
         server.bucket_dir(BUCKET).join("app").exists(),
         "nothing reached the S3 server"
+    );
+    assert_eq!(
+        root_entries(&root),
+        ["db", "etc", "out", "replica", "walcast", "walcast-restore"]
     );
 }

@@ -15,10 +15,16 @@
 //! - `AWS_CA_BUNDLE`: when it names a readable PEM bundle its certificates are trusted in
 //!   addition to the system's; when it cannot be read or parsed it is ignored (never an
 //!   error: some machines export it for other tools).
+//! - Trust roots: the system's (`/etc/ssl/certs`…, `SSL_CERT_FILE`, `SSL_CERT_DIR`) when
+//!   it has any; on a machine without any (a `FROM scratch` image) the Mozilla roots built
+//!   into the binary ([`webpki_root_certs`]) instead. reqwest's verifier refuses to build a
+//!   client when the system has no roots, even for an `http://` endpoint, so without this
+//!   fallback a static binary could not reach any store without a mounted CA bundle.
 //!
 //! This module never sends a request: building a client checks the settings only.
 
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
@@ -46,6 +52,10 @@ pub(crate) struct Connected {
     pub timestamp_key: &'static str,
     /// How Litestream names level directories on this backend.
     pub layout: ObjectLayout,
+    /// Where requests go, for messages: the configured endpoint, else the provider's.
+    pub endpoint: String,
+    /// What the backend calls a bucket, for messages.
+    pub container: &'static str,
 }
 
 fn setup(
@@ -91,6 +101,8 @@ pub(crate) fn s3(t: &S3Target, env: &Env, policy: &RetryPolicy) -> Result<Connec
         prefix: t.path.clone(),
         timestamp_key: "litestream-timestamp",
         layout: ObjectLayout::HexLevels,
+        endpoint: s3_endpoint(t, env),
+        container: "bucket",
     })
 }
 
@@ -111,6 +123,8 @@ pub(crate) fn gcs(t: &GcsTarget, env: &Env, policy: &RetryPolicy) -> Result<Conn
         prefix: t.path.clone(),
         timestamp_key: "litestream-timestamp",
         layout: ObjectLayout::LtxLevels,
+        endpoint: "https://storage.googleapis.com".to_owned(),
+        container: "bucket",
     })
 }
 
@@ -135,6 +149,8 @@ pub(crate) fn azure(
         prefix: t.path.clone(),
         timestamp_key: "litestreamtimestamp",
         layout: ObjectLayout::LtxLevels,
+        endpoint: azure_endpoint(t, env),
+        container: "container",
     })
 }
 
@@ -144,10 +160,31 @@ fn client_options(env: &Env, policy: &RetryPolicy) -> ClientOptions {
     let mut options = ClientOptions::new()
         .with_timeout_disabled()
         .with_connect_timeout(policy.connect_timeout);
+    if !system_has_roots() {
+        options = options.with_no_system_certificates(true);
+        for certificate in bundled_roots() {
+            options = options.with_root_certificate(certificate);
+        }
+    }
     for certificate in ca_bundle(env) {
         options = options.with_root_certificate(certificate);
     }
     options
+}
+
+/// True when the system trust store has certificates (the lookup reqwest's verifier
+/// makes: `SSL_CERT_FILE`/`SSL_CERT_DIR`, else the usual bundle paths). Looked up once per
+/// process.
+fn system_has_roots() -> bool {
+    static FOUND: OnceLock<bool> = OnceLock::new();
+    *FOUND.get_or_init(|| !rustls_native_certs::load_native_certs().certs.is_empty())
+}
+
+/// The Mozilla root certificates built into the binary.
+fn bundled_roots() -> impl Iterator<Item = Certificate> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter_map(|der| Certificate::from_der(der).ok())
 }
 
 /// The certificates of `AWS_CA_BUNDLE`, or none when it is unset, unreadable or not PEM.
@@ -173,21 +210,65 @@ fn s3_builder(t: &S3Target, env: &Env) -> AmazonS3Builder {
             .with_access_key_id(id)
             .with_secret_access_key(secret);
     }
-    let region = t
-        .region
-        .as_deref()
-        .or_else(|| env.get("AWS_REGION"))
-        .or_else(|| env.get("AWS_DEFAULT_REGION"))
-        .unwrap_or(DEFAULT_REGION);
+    let region = s3_region(t, env);
     builder = builder.with_bucket_name(&t.bucket).with_region(region);
     match &t.endpoint {
-        Some(endpoint) if t.force_path_style => builder.with_endpoint(endpoint),
+        // `bucket.10.0.0.5` is no host name: an IP address endpoint can only be path style.
+        Some(endpoint) if t.force_path_style || is_ip_endpoint(endpoint) => {
+            builder.with_endpoint(endpoint)
+        }
         // object_store's virtual-hosted mode takes the bucket's own endpoint.
         Some(endpoint) => builder
             .with_endpoint(bucket_endpoint(endpoint, &t.bucket))
             .with_virtual_hosted_style_request(true),
         None => builder.with_virtual_hosted_style_request(!t.force_path_style),
     }
+}
+
+/// The S3 endpoint for messages: the replica's, else AWS's for the region.
+fn s3_endpoint(t: &S3Target, env: &Env) -> String {
+    let configured = t.endpoint.as_deref();
+    match (
+        configured,
+        env.get("AWS_ENDPOINT_URL").or(env.get("AWS_ENDPOINT")),
+    ) {
+        (Some(endpoint), _) | (None, Some(endpoint)) => endpoint.to_owned(),
+        (None, None) => format!("https://s3.{}.amazonaws.com", s3_region(t, env)),
+    }
+}
+
+fn s3_region<'a>(t: &'a S3Target, env: &'a Env) -> &'a str {
+    t.region
+        .as_deref()
+        .or_else(|| env.get("AWS_REGION"))
+        .or_else(|| env.get("AWS_DEFAULT_REGION"))
+        .unwrap_or(DEFAULT_REGION)
+}
+
+/// The Azure Blob endpoint for messages.
+fn azure_endpoint(t: &AzureTarget, env: &Env) -> String {
+    if let Some(endpoint) = env
+        .get("AZURE_STORAGE_ENDPOINT")
+        .or(env.get("AZURE_ENDPOINT"))
+    {
+        return endpoint.to_owned();
+    }
+    match t
+        .account
+        .as_deref()
+        .or_else(|| env.get("AZURE_STORAGE_ACCOUNT_NAME"))
+    {
+        Some(account) => format!("https://{account}.blob.core.windows.net"),
+        None => "https://ACCOUNT.blob.core.windows.net".to_owned(),
+    }
+}
+
+/// True when the endpoint's host is an IP address (`http://127.0.0.1:9000`, `http://[::1]`).
+fn is_ip_endpoint(endpoint: &str) -> bool {
+    url::Url::parse(endpoint)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .is_some_and(|host| host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok())
 }
 
 /// `scheme://host` -> `scheme://bucket.host`.
@@ -234,6 +315,23 @@ mod tests {
             bucket_endpoint("https://minio.example:9000", "b"),
             "https://b.minio.example:9000"
         );
+    }
+
+    #[test]
+    fn ip_address_endpoints_are_recognised() {
+        assert!(is_ip_endpoint("http://127.0.0.1:9000"));
+        assert!(is_ip_endpoint("http://[::1]:9000"));
+        assert!(!is_ip_endpoint("https://minio.example:9000"));
+        assert!(!is_ip_endpoint("not a url"));
+    }
+
+    #[test]
+    fn the_bundled_roots_all_load() {
+        assert_eq!(
+            bundled_roots().count(),
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len()
+        );
+        assert!(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() > 100);
     }
 
     #[test]

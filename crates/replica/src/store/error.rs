@@ -78,6 +78,19 @@ pub enum StoreError {
         /// The per-attempt timeout in seconds.
         timeout_secs: u64,
     },
+    /// The startup check ([`crate::ReplicaClient::check_reachable`]) found the store
+    /// unreachable, or refusing the replica (no such bucket, access denied).
+    #[error("{target}: cannot use the replica at {endpoint}: {reason}; {hint}")]
+    Unreachable {
+        /// The replica (`s3://bucket/path`).
+        target: String,
+        /// The endpoint requests go to (`http://127.0.0.1:9000`, `https://s3.us-east-1.amazonaws.com`).
+        endpoint: String,
+        /// What went wrong, in a few words (`connection refused`, `the bucket does not exist`).
+        reason: String,
+        /// What to do.
+        hint: &'static str,
+    },
     /// Reading the source of a put failed (a local staged file).
     #[error("{location}: cannot read what to upload: {source}")]
     Source {

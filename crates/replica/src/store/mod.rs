@@ -35,6 +35,7 @@ mod env;
 mod error;
 pub mod keys;
 mod object;
+pub mod probe;
 mod reader;
 pub mod retry;
 mod runtime;
@@ -196,6 +197,17 @@ impl ReplicaClient {
         match &self.backend {
             Backend::Object { replica, .. } => Some(replica),
             Backend::Dir(_) => None,
+        }
+    }
+
+    /// The startup check of a replica ([`probe`]): one cheap LIST with a short deadline,
+    /// so an unreachable endpoint, a missing bucket or refused credentials are reported in
+    /// seconds as one [`StoreError::Unreachable`] naming the endpoint and what to do,
+    /// before anything else is done. A directory replica passes (it is checked when used).
+    pub fn check_reachable(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Dir(_) => Ok(()),
+            Backend::Object { replica, runtime } => runtime.block_on(replica.check_reachable()),
         }
     }
 

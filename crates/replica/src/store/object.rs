@@ -21,8 +21,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::TryStreamExt;
 use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
     Attribute, AttributeValue, Attributes, GetOptions, GetRange, ObjectMeta, ObjectStore,
@@ -36,6 +36,7 @@ use crate::store::LtxObject;
 use crate::store::connect::Connected;
 use crate::store::error::{StoreError, hint};
 use crate::store::keys::ObjectLayout;
+use crate::store::probe::{Unreachable, probe};
 use crate::store::retry::{Counted, GaveUp, RetryPolicy, retry, retry_within};
 use crate::store::stats::{Operation, ReplicaStats};
 
@@ -47,6 +48,8 @@ pub struct ObjectReplica {
     prefix: String,
     timestamp_key: &'static str,
     layout: ObjectLayout,
+    endpoint: String,
+    container: &'static str,
     policy: RetryPolicy,
     stats: Arc<ReplicaStats>,
 }
@@ -81,6 +84,8 @@ impl ObjectReplica {
             prefix: connected.prefix,
             timestamp_key: connected.timestamp_key,
             layout: connected.layout,
+            endpoint: connected.endpoint,
+            container: connected.container,
             policy,
             stats: Arc::default(),
         }
@@ -128,6 +133,45 @@ impl ObjectReplica {
                 attempts,
                 timeout_secs: timeout.as_secs(),
             },
+        }
+    }
+
+    /// Where this replica's requests go, for messages (`http://127.0.0.1:9000`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The startup check ([`crate::store::probe`]): one LIST under the replica's prefix,
+    /// short deadline, no long retries. `Ok` when the store answered (even with nothing
+    /// listed, or busy); [`StoreError::Unreachable`] naming the endpoint and what to do
+    /// otherwise.
+    pub async fn check_reachable(&self) -> Result<(), StoreError> {
+        let prefix = (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()));
+        let started = std::time::Instant::now();
+        let result = probe(self.container, || async {
+            // The first page of the listing is one request; its first entry is enough.
+            match self.store.list(prefix.as_ref()).next().await {
+                Some(Err(error)) => Err(error),
+                Some(Ok(_)) | None => Ok(()),
+            }
+        })
+        .await;
+        self.stats
+            .request(Operation::List, started.elapsed(), result.is_ok());
+        result.map_err(|Unreachable { reason, hint }| StoreError::Unreachable {
+            target: self.target_url(),
+            endpoint: self.endpoint.clone(),
+            reason,
+            hint,
+        })
+    }
+
+    /// `s3://bucket/prefix`, as the replica is named.
+    fn target_url(&self) -> String {
+        if self.prefix.is_empty() {
+            self.bucket_url.clone()
+        } else {
+            format!("{}/{}", self.bucket_url, self.prefix)
         }
     }
 

@@ -40,15 +40,24 @@ pub struct ReplicaJob {
 }
 
 impl ReplicaJob {
-    /// Lists the replica once: an unreachable store or a missing bucket fails here, before
-    /// any database is touched.
+    /// Checks that the replica `name` of `db` answers (one quick request, see
+    /// [`ReplicaClient::check_reachable`]), then lists it: an unreachable store, a missing
+    /// bucket or refused credentials fail here in seconds, before any database is touched.
     pub fn new(
+        db: &Path,
         name: String,
         client: ReplicaClient,
         sync_interval: Duration,
     ) -> anyhow::Result<Self> {
-        let max = sync::replica_max(&client)
-            .with_context(|| format!("cannot read the replica at {}", client.target()))?;
+        let which = || format!("replica {name:?} of {}", db.display());
+        client.check_reachable().with_context(which)?;
+        let max = sync::replica_max(&client).with_context(|| {
+            format!(
+                "{}: cannot read the replica at {}",
+                which(),
+                client.target()
+            )
+        })?;
         Ok(Self {
             name,
             client,

@@ -8,7 +8,7 @@
 //! `encode`, `staging`) and storing them (`upload`, `fanout`) is the staging directory.
 //!
 //! Nothing is created or locked before the configuration and every replica have been
-//! checked (a listing of each), and before each database has been checked: a refused
+//! checked (a quick reachability check of each, seconds at most, then a listing), and before each database has been checked: a refused
 //! database (missing, rollback journal, exclusive locking mode, unknown WAL version)
 //! leaves no trace.
 
@@ -122,10 +122,9 @@ impl Lifetime {
     }
 }
 
-/// The databases to replicate, from the command line or the config, each replica
-/// checked with one listing (so a bad bucket or endpoint fails before any database is
-/// touched); and the `-exec` command.
-/// What to run: the databases, the `-exec` command, the metrics address.
+/// What to run: the databases (from the command line or the config, each replica checked
+/// so a bad bucket or endpoint fails before any database is touched), the `-exec`
+/// command, the metrics address.
 struct Plan {
     jobs: Vec<DatabaseJob>,
     exec: Option<String>,
@@ -138,6 +137,7 @@ fn plan_jobs(args: &ReplicateArgs) -> anyhow::Result<Plan> {
             let db = std::path::absolute(db)
                 .with_context(|| format!("database path {}", db.display()))?;
             let replica = ReplicaJob::new(
+                &db,
                 "replica".into(),
                 replica_from_url(url)?,
                 args.sync_interval.unwrap_or(DEFAULT_SYNC_INTERVAL),
@@ -201,10 +201,12 @@ fn database_job(
                     )
                 })?;
             ReplicaJob::new(
+                &db.path,
                 spec.name.clone(),
                 client,
                 sync_interval.unwrap_or(spec.sync_interval),
             )
+            .with_context(|| config.file.display().to_string())
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(DatabaseJob::new(

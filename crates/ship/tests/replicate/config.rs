@@ -133,7 +133,9 @@ fn a_new_empty_replica_catches_up_from_a_snapshot() {
 
 /// Runs `walcast replicate -config` on `config_text` (`DB` stands for a database the
 /// application has open) with `env`, and requires exit 1, every word of `expect` in the
-/// message, and no trace of walcast next to the database.
+/// message (`DB` again standing for the database), and no trace of walcast next to the
+/// database: no staging directory, and no file added, removed or resized (the WAL, its
+/// index and locks stay as the application left them).
 fn refused(config_text: &str, env: &[(String, String)], expect: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db");
@@ -144,6 +146,18 @@ fn refused(config_text: &str, env: &[(String, String)], expect: &[&str]) {
         config_text.replace("DB", &db.display().to_string()),
     )
     .unwrap();
+    let listing = || {
+        let mut entries: Vec<(std::ffi::OsString, u64)> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name(), e.metadata().unwrap().len())
+            })
+            .collect();
+        entries.sort();
+        entries
+    };
+    let before = listing();
     let out = Command::new(env!("CARGO_BIN_EXE_walcast"))
         .arg("replicate")
         .arg("-config")
@@ -155,12 +169,20 @@ fn refused(config_text: &str, env: &[(String, String)], expect: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     for word in expect {
-        assert!(stderr.contains(word), "expected {word:?} in: {stderr}");
+        let word = word.replace("DB", &db.display().to_string());
+        assert!(stderr.contains(&word), "expected {word:?} in: {stderr}");
     }
     assert!(
         !dir.path().join(".app.db-walcast").exists(),
         "the database was touched"
     );
+    assert_eq!(listing(), before, "files next to the database changed");
+}
+
+/// A port on loopback that nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }
 
 #[test]
@@ -177,7 +199,33 @@ fn bad_configs_are_refused_before_touching_any_database() {
         .url("walcast/x")
         .replace("s3://walcast", "s3://no-such-bucket");
     let config = format!("dbs:\n  - path: DB\n    replica:\n      url: {missing}\n");
-    refused(&config, &server.credentials(), &["no-such-bucket"]);
+    refused(
+        &config,
+        &server.credentials(),
+        &[
+            "of DB",
+            "s3://no-such-bucket/walcast/x",
+            "the bucket does not exist",
+        ],
+    );
+    // An endpoint nothing listens on fails at once (one quick check, not the minute of
+    // retries a running replica would allow), naming the replica, the endpoint and what
+    // to check.
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let config = format!(
+        "dbs:\n  - path: DB\n    replicas:\n      - name: offsite\n        url: s3://b/app?endpoint={endpoint}&forcePathStyle=true\n"
+    );
+    refused(
+        &config,
+        &server.credentials(),
+        &[
+            "replica \"offsite\" of DB",
+            "s3://b/app",
+            &endpoint,
+            "connection refused",
+            "that the server is running",
+        ],
+    );
 }
 
 fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
