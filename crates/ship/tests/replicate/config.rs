@@ -292,3 +292,40 @@ fn assert_status_and_listing(config: &Path, a: &Path, ra: &Path, env: &[(String,
     ours_sorted.sort();
     assert_eq!(ours_sorted, theirs_sorted);
 }
+
+#[test]
+fn logging_type_json_writes_one_json_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, replica) = (dir.path().join("app.db"), dir.path().join("replica"));
+    let _app = open_app(&db).unwrap();
+    let config = dir.path().join("walcast.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "logging:\n  level: debug\n  type: json\ndbs:\n  - path: {}\n    replica:\n      path: {}\n",
+            db.display(),
+            replica.display()
+        ),
+    )
+    .unwrap();
+    let out = walcast()
+        .args(["replicate", "-once", "-config"])
+        .arg(&config)
+        .env_remove("WALCAST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let level = |l: &serde_json::Value| l["level"].as_str().unwrap_or_default().to_owned();
+    assert!(lines.iter().any(|l| level(l) == "DEBUG"), "level: debug applies");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"].as_str() == Some("replicating")),
+        "{stderr}"
+    );
+}
