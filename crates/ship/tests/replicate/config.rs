@@ -314,14 +314,21 @@ fn logging_type_json_writes_one_json_object_per_line() {
         .env_remove("WALCAST_LOG")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<serde_json::Value> = stderr
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
     let level = |l: &serde_json::Value| l["level"].as_str().unwrap_or_default().to_owned();
-    assert!(lines.iter().any(|l| level(l) == "DEBUG"), "level: debug applies");
+    assert!(
+        lines.iter().any(|l| level(l) == "DEBUG"),
+        "level: debug applies"
+    );
     assert!(
         lines
             .iter()
