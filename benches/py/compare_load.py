@@ -24,7 +24,10 @@ def main():
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--probe-every-ms", type=float, default=10.0)
     args = parser.parse_args()
-    conn = sqlite3.connect(args.db, isolation_level=None)
+    # A 60 s busy timeout, not Python's default 5 s: Litestream's checkpoint of a WAL that
+    # grew to gigabytes was seen to lock writers out for longer, which should show as lost
+    # throughput, not end the run.
+    conn = sqlite3.connect(args.db, isolation_level=None, timeout=60.0)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     probe_every = args.probe_every_ms / 1000.0
