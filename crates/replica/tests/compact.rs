@@ -837,7 +837,7 @@ fn l0_files_the_uploader_stored_are_merged_from_local_copies_without_a_get() {
         let file = dir.path().join(format!("upload-{k}.ltx"));
         std::fs::write(&file, &bytes).unwrap();
         told.put_file(Level::L0, name, &file).unwrap();
-        with_copies.stored_l0(name, &file, time_of(k));
+        with_copies.l0_copies().keep(name, &file);
         std::fs::remove_file(&file).unwrap();
         downloaded.put(Level::L0, name, &bytes[..]).unwrap();
 
@@ -881,7 +881,7 @@ fn a_damaged_local_l0_copy_fails_one_run_and_the_next_downloads_the_object() {
         let file = dir.path().join(format!("upload-{k}.ltx"));
         std::fs::write(&file, &bytes).unwrap();
         client.put_file(Level::L0, name, &file).unwrap();
-        compactor.stored_l0(name, &file, time_of(k));
+        compactor.l0_copies().keep(name, &file);
         std::fs::remove_file(&file).unwrap();
         copies.push(name);
     }

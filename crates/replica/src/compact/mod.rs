@@ -25,15 +25,15 @@
 //! [`staged_merge`]). Memory is bounded whatever the database size (see [`staged_merge`]).
 //! LIST requests per run do not grow with the number of objects (see `known`).
 //!
-//! Calling it: one [`Compactor`] per replica for the life of the process, owned by the
-//! thread that drives that replica's client (the uploader), with [`Compactor::run_due`]
-//! called after each upload round with `SystemTime::now()`. A run that has nothing due
-//! costs no request; one that merges blocks the thread for as long as the merge and
-//! upload take (a snapshot of a large database: the time to download and upload it), so
-//! L0 uploads wait meanwhile; a thread of its own with its own client avoids that. An
-//! error ends the run and leaves the replica restorable: log it (loudly when
-//! [`CompactError::is_transient`] is false: it names an object a person must look at)
-//! and carry on; the next round tries again.
+//! Calling it: one [`Compactor`] per replica for the life of the process, with
+//! [`Compactor::run_due`] called with `SystemTime::now()` after each upload round. A run
+//! that has nothing due costs no request; one that merges blocks its thread for as long
+//! as the merge and upload take (a snapshot of a large database: the time to download and
+//! upload it), so run it on a thread of its own (walcast's uploader does), sharing the
+//! client, and hand the uploader [`Compactor::l0_copies`]. An error ends the run and
+//! leaves the replica restorable: log it (loudly when [`CompactError::is_transient`] is
+//! false: it names an object a person must look at) and carry on; the next round tries
+//! again.
 //!
 //! This module must never read or lock the live database, never delete a file that no
 //! stored file covers, and never build object keys itself (the client owns the layout).
@@ -58,6 +58,7 @@ mod schedule;
 pub mod staged_merge;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use walcast_ltx::LtxFileName;
@@ -95,7 +96,28 @@ pub struct Compactor {
     last_run_ms: [Option<i64>; 10],
     /// Local copies of the L0 files this process uploaded; `None` when the schedule has
     /// no compaction level.
-    local_l0: Option<LocalL0>,
+    local_l0: Option<Arc<LocalL0>>,
+}
+
+/// Where the uploader of a replica keeps local copies of the L0 files it stores, for
+/// the replica's [`Compactor`] to read instead of downloading them; usable from another
+/// thread than the compactor's (see [`Compactor::l0_copies`]).
+#[derive(Clone, Debug)]
+pub struct L0Copies {
+    local: Option<Arc<LocalL0>>,
+}
+
+impl L0Copies {
+    /// Keeps a hard-linked copy of `stored`, whose bytes were just stored in the replica
+    /// as the L0 file `name`. The caller may remove `stored` afterwards. A copy that
+    /// cannot be made is skipped (compaction then downloads the object).
+    pub fn keep(&self, name: LtxFileName, stored: &Path) {
+        if let Some(local) = &self.local
+            && local.keep(name, stored).is_err()
+        {
+            let _ = std::fs::remove_file(local.path(name));
+        }
+    }
 }
 
 impl Compactor {
@@ -111,7 +133,7 @@ impl Compactor {
             .map_err(|e| CompactError::staging(&staging, "create the staging directory", e))?;
         remove_leftovers(&staging)?;
         let local_l0 = match schedule.levels().next() {
-            Some(_) => Some(LocalL0::new(staging.join("l0"))?),
+            Some(_) => Some(Arc::new(LocalL0::new(staging.join("l0"))?)),
             None => None,
         };
         Ok(Self {
@@ -123,26 +145,12 @@ impl Compactor {
         })
     }
 
-    /// Tells the compactor about an L0 file the caller has just stored in the replica
-    /// from the local file `stored` (same bytes, header timestamp `timestamp_ms`): it is
-    /// recorded as known (no LIST or header read needed to learn of it) and kept as a
-    /// hard-linked local copy that compaction reads instead of downloading the object.
-    /// The caller may remove `stored` afterwards. A copy that cannot be made is skipped:
-    /// compaction then downloads the object.
-    pub fn stored_l0(&mut self, name: LtxFileName, stored: &Path, timestamp_ms: i64) {
-        let size = std::fs::metadata(stored).map_or(0, |m| m.len());
-        self.known.insert(
-            Level::L0,
-            name,
-            KnownFile {
-                size,
-                timestamp_ms: Some(timestamp_ms),
-            },
-        );
-        if let Some(local) = &self.local_l0
-            && local.keep(name, stored).is_err()
-        {
-            let _ = std::fs::remove_file(local.path(name));
+    /// Where the uploader keeps local copies of the L0 files it stores, from its own
+    /// thread (this compactor learns of those files with its one `list_after` per run,
+    /// and reads the copies instead of downloading them).
+    pub fn l0_copies(&self) -> L0Copies {
+        L0Copies {
+            local: self.local_l0.clone(),
         }
     }
 
@@ -329,8 +337,13 @@ impl Compactor {
         level: Level,
         inputs: &[(Level, LtxFileName)],
     ) -> Result<BuiltFile, CompactError> {
-        let (built, timestamps) =
-            staged_merge::build(client, &self.staging, self.local_l0.as_ref(), level, inputs)?;
+        let (built, timestamps) = staged_merge::build(
+            client,
+            &self.staging,
+            self.local_l0.as_deref(),
+            level,
+            inputs,
+        )?;
         for (l, n, ms) in timestamps {
             self.known.learn_timestamp(l, n, ms);
         }

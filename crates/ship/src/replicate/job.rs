@@ -17,7 +17,7 @@ use super::fanout::{SnapshotRequest, UploadProgress};
 use super::metrics::{DbMetrics, Registry};
 use super::staging::StagingDir;
 use super::sync::{self, DatabaseSync, ReplicaMax, StepError, Stepped};
-use super::upload::Uploader;
+use super::upload::{Uploader, spawn_compaction};
 use super::wake::WalWaker;
 
 /// The backup timer behind inotify: the longest a commit waits to be noticed if a wake
@@ -132,19 +132,25 @@ impl DatabaseJob {
                 replica.name.clone(),
                 replica.client.stats_handle(),
             );
+            let client = Arc::new(replica.client);
+            let copies = compactor.l0_copies();
+            let (tick, ticks) = sync_channel(1);
+            spawn_compaction(compactor, Arc::clone(&client), ticks)
+                .context("cannot start the compaction thread")?;
             let (tx, rx) = sync_channel(1);
             let _ = tx.try_send(());
             wakes.push(tx);
             uploaders.push(
                 Uploader {
                     staging: staging.clone(),
-                    replica: replica.client,
+                    replica: client,
                     name: replica.name.clone(),
                     index,
                     progress: Arc::clone(&progress),
                     snapshots: Arc::clone(&snapshots),
                     interval: replica.sync_interval,
-                    compactor,
+                    copies,
+                    compaction: tick,
                 }
                 .spawn(rx),
             );

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use tracing::{debug, warn};
 use walcast_ltx::{Decoder, Encoder, Header, LtxFileName, MergeOptions, TxId, rfc3339_millis};
-use walcast_replica::compact::Compactor;
+use walcast_replica::compact::{Compactor, L0Copies};
 use walcast_replica::{Level, ReplicaClient};
 
 use super::fanout::{SnapshotRequest, UploadProgress};
@@ -43,7 +43,7 @@ struct UploadStatus {
 /// Staged files of one database, and one replica they go to.
 pub struct Uploader {
     pub staging: StagingDir,
-    pub replica: ReplicaClient,
+    pub replica: Arc<ReplicaClient>,
     /// The replica's name (config), for its status file.
     pub name: String,
     /// This replica's index in `progress`.
@@ -54,15 +54,18 @@ pub struct Uploader {
     pub snapshots: Arc<SnapshotRequest>,
     /// At most one upload round per interval (Litestream's `sync-interval`).
     pub interval: Duration,
-    /// Levels, snapshots and retention of the replica, run after each upload round.
-    pub compactor: Compactor,
+    /// Where L0 objects just stored are kept for the replica's compaction (see
+    /// [`spawn_compaction`]).
+    pub copies: L0Copies,
+    /// Tells the replica's compaction thread that an upload round went well.
+    pub compaction: std::sync::mpsc::SyncSender<()>,
 }
 
 impl Uploader {
     /// Uploads the staged files this replica lacks in TXID order, in objects of up to
     /// [`MAX_FILES_PER_OBJECT`] merged files; removes staged files every replica has.
     /// Returns how many files went up.
-    pub fn upload_pending(&mut self) -> anyhow::Result<usize> {
+    pub fn upload_pending(&self) -> anyhow::Result<usize> {
         let staged = self.staging.staged()?;
         let have = self.progress.get(self.index);
         let lacking: Vec<LtxFileName> = staged
@@ -166,7 +169,7 @@ impl Uploader {
             })
     }
 
-    fn upload_group(&mut self, group: &[LtxFileName]) -> anyhow::Result<()> {
+    fn upload_group(&self, group: &[LtxFileName]) -> anyhow::Result<()> {
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
             return Ok(());
         };
@@ -186,9 +189,8 @@ impl Uploader {
             .put_file(Level::L0, name, &path)
             .with_context(|| format!("cannot upload {name} to {}", self.replica.target()))?;
         debug!(replica = %self.replica.target(), file = %name, files = group.len(), ?outcome, "uploaded");
-        // The compactor keeps a local copy so that the L1 merge does not download it.
-        let timestamp_ms = read_timestamp_ms(&path)?;
-        self.compactor.stored_l0(name, &path, timestamp_ms);
+        // A local copy, so that the L1 merge does not download it.
+        self.copies.keep(name, &path);
         Ok(())
     }
 
@@ -218,7 +220,7 @@ impl Uploader {
 
     /// Runs until `wake` is disconnected, uploading on every message and at least every
     /// [`RETRY_INTERVAL`]; then drains what is staged, retrying for a bounded time.
-    pub fn spawn(mut self, wake: Receiver<()>) -> JoinHandle<anyhow::Result<()>> {
+    pub fn spawn(self, wake: Receiver<()>) -> JoinHandle<anyhow::Result<()>> {
         std::thread::spawn(move || {
             let mut failing = false;
             let mut status = UploadStatus::default();
@@ -251,32 +253,14 @@ impl Uploader {
                     }
                 }
                 if !failing {
-                    self.compact();
+                    // Compaction runs on its own thread: a long merge (a snapshot of a big
+                    // database) must not hold back the next L0 uploads.
+                    let _ = self.compaction.try_send(());
                 }
                 self.record_status(&status);
             }
             self.drain()
         })
-    }
-
-    /// Runs whatever compaction, snapshot or retention is due. Never fatal: the replica
-    /// stays restorable and the next round retries.
-    fn compact(&mut self) {
-        match self
-            .compactor
-            .run_due(&self.replica, std::time::SystemTime::now())
-        {
-            Ok(report) => {
-                for file in &report.written {
-                    debug!(level = %file.level, file = %file.name, bytes = file.size, "compacted");
-                }
-                if !report.deleted.is_empty() {
-                    debug!(files = report.deleted.len(), "retention deleted files");
-                }
-            }
-            Err(e) if e.is_transient() => debug!("compaction will retry: {e}"),
-            Err(e) => warn!("compaction failed: {e:#}"),
-        }
     }
 
     /// Writes this replica's status file for `walcast status` (best effort).
@@ -298,7 +282,7 @@ impl Uploader {
         }
     }
 
-    fn drain(&mut self) -> anyhow::Result<()> {
+    fn drain(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + SHUTDOWN_DEADLINE;
         loop {
             match self.upload_pending() {
@@ -315,14 +299,38 @@ impl Uploader {
     }
 }
 
-/// The header timestamp of a local LTX file.
-fn read_timestamp_ms(path: &std::path::Path) -> anyhow::Result<i64> {
-    use std::io::Read;
-    let mut raw = [0u8; walcast_ltx::HEADER_SIZE];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut raw))
-        .with_context(|| format!("{}: cannot read the LTX header", path.display()))?;
-    let header =
-        Header::decode(&raw).with_context(|| format!("{}: invalid LTX header", path.display()))?;
-    Ok(header.timestamp_ms)
+/// Runs the replica's levels, snapshots and retention on a thread of its own, after each
+/// upload round that went well (one `tick`), until the uploader is gone. Never joined: at
+/// shutdown a merge may be cut short by the process exiting, which leaves the replica
+/// restorable (outputs are stored whole before any input is deleted) and leftovers that
+/// the next start removes.
+pub fn spawn_compaction(
+    mut compactor: Compactor,
+    replica: Arc<ReplicaClient>,
+    tick: Receiver<()>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("compaction".into())
+        .spawn(move || {
+            while tick.recv().is_ok() {
+                compact(&mut compactor, &replica);
+            }
+        })
+}
+
+/// Runs whatever compaction, snapshot or retention is due. Never fatal: the replica stays
+/// restorable and the next round retries.
+fn compact(compactor: &mut Compactor, replica: &ReplicaClient) {
+    match compactor.run_due(replica, SystemTime::now()) {
+        Ok(report) => {
+            for file in &report.written {
+                debug!(level = %file.level, file = %file.name, bytes = file.size, "compacted");
+            }
+            if !report.deleted.is_empty() {
+                debug!(files = report.deleted.len(), "retention deleted files");
+            }
+        }
+        Err(e) if e.is_transient() => debug!("compaction will retry: {e}"),
+        Err(e) => warn!(replica = %replica.target(), "compaction failed: {e:#}"),
+    }
 }

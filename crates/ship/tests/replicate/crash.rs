@@ -478,3 +478,62 @@ fn kill_9_during_compaction_and_snapshots_then_the_s3_replica_restores_exactly()
     }
     assert_final_restores(&store, &db, dir.path(), &text);
 }
+
+#[test]
+fn l0_uploads_go_on_while_a_compaction_output_hangs() {
+    let store = Store::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let log = dir.path().join("walcast.log");
+    let config = dir.path().join("walcast.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "levels:\n  - interval: 1s\ndbs:\n  - path: {}\n    replica:\n      url: {}\n      sync-interval: 100ms\n",
+            db.display(),
+            store.proxied_url()
+        ),
+    )
+    .unwrap();
+    let mut app = open_app(&db).unwrap();
+    let mut cmd = crate::support::walcast();
+    cmd.arg("replicate")
+        .arg("-config")
+        .arg(&config)
+        .envs(store.env());
+    let mut walcast = Walcast::start_command(&mut cmd, &log).unwrap();
+    // The first L1 output stalls mid-body: the server never stores it until walcast
+    // gives up on that request and retries.
+    store
+        .proxy
+        .hold_next("PUT", &format!("/{PATH}/0001/"), Hold::MidBody);
+    wait_held(&store, &mut walcast, &mut app, 1).unwrap();
+    let l1 = held_name(&store.proxy.held()[0].target);
+    let l0_max = |objects: &[(u8, LtxFileName)]| {
+        objects
+            .iter()
+            .filter(|(level, _)| *level == 0)
+            .map(|(_, n)| n.max)
+            .max()
+    };
+    let stalled_at = l0_max(&store.objects().unwrap());
+    // Meanwhile new commits keep reaching the replica as L0 objects, while that L1 file
+    // is still not stored.
+    wait::until(HOLD_TIMEOUT, "L0 uploads while the L1 output hangs", || {
+        walcast.check_running()?;
+        app.exec("INSERT INTO kick VALUES (1)")?;
+        let objects = store.objects()?;
+        let newer = objects
+            .iter()
+            .filter(|(level, n)| *level == 0 && Some(n.min) > stalled_at)
+            .count();
+        Ok(newer >= 3 && !objects.contains(&(1, l1)))
+    })
+    .with_context(|| walcast.log())
+    .unwrap();
+    assert!(l0_max(&store.objects().unwrap()) > stalled_at);
+    let text = walcast.log();
+    walcast.stop().unwrap();
+    app.close().unwrap();
+    assert_final_restores(&store, &db, dir.path(), &text);
+}
