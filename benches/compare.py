@@ -650,7 +650,7 @@ def table(ctx, samples, restore):
 NOTES = """\
 What each number measures:
 - **app tx/s kept**: transactions/s of benches/py/compare_load.py (Python sqlite3, WAL,
-  synchronous=NORMAL, ~100-byte random rows, one or BATCH per transaction, as fast as it
+  synchronous=NORMAL, busy timeout 60 s, ~100-byte random rows, one or BATCH per transaction, as fast as it
   can) with the shipper replicating to a directory, divided by the run without a shipper in
   the same round; median of those per-round ratios. The "no replication" column is the
   median tx/s. Above 100% is possible: a shipper that holds a read transaction blocks
