@@ -248,7 +248,7 @@ fn database(
             return Err(DbError::At(
                 d.referenced.line(),
                 format!(
-                    "database {}: `monitor-interval` must be above zero (default: the smallest replica sync-interval, at most 100ms)",
+                    "database {}: `monitor-interval` must be above zero (default: the smallest replica sync-interval, at most 25ms)",
                     path.display()
                 ),
             ));

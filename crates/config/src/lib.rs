@@ -121,7 +121,7 @@ pub struct DbConfig {
     /// `monitor-interval`: the shortest time between two local L0 files while no
     /// checkpoint is imminent (commits of one interval go into one file, as in
     /// Litestream). `None`: the shipper's default (walcast: the smallest replica
-    /// `sync-interval`, at most 100 ms).
+    /// `sync-interval`, at most 25 ms).
     pub monitor_interval: Option<Duration>,
 }
 

@@ -23,8 +23,10 @@ use super::wake::WalWaker;
 /// The backup timer behind inotify: the longest a commit waits to be noticed if a wake
 /// is lost.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
-/// Longest default time between two staged files (see [`stage_spacing`]).
-const MAX_DEFAULT_SPACING: Duration = Duration::from_millis(100);
+/// Longest default time between two staged files (see [`stage_spacing`]): commit-to-staged
+/// lag stays well inside the 50 ms goal (p99 about this plus 10 ms), while a steady load
+/// costs a few dozen staged files a second rather than one per commit.
+const MAX_DEFAULT_SPACING: Duration = Duration::from_millis(25);
 /// Pause after a failed step before the next attempt.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// Pause between attach attempts while the application has not opened the database.
