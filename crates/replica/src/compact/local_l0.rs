@@ -15,7 +15,6 @@
 //!
 //! This module must never touch replica objects.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use walcast_ltx::{LtxFileName, TxId};
@@ -44,11 +43,6 @@ impl LocalL0 {
     /// Where the copy of `name` lives.
     pub(crate) fn path(&self, name: LtxFileName) -> PathBuf {
         self.dir.join(name.to_string())
-    }
-
-    /// Opens the copy of `name`, if there is one.
-    pub(crate) fn open(&self, name: LtxFileName) -> Option<File> {
-        File::open(self.path(name)).ok()
     }
 
     /// Keeps `file` (the bytes just stored as L0 `name`) as its copy: a hard link, so the

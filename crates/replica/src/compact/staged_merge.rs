@@ -158,14 +158,10 @@ impl Job<'_> {
         let mut groups = Vec::new();
         for (g, group) in inputs.chunks(MAX_OPEN_INPUTS).enumerate() {
             let staged = self.staged(&g.to_string());
-            let readers = self.open_objects(group)?;
-            let verified = merge_to_file(readers, &staged.0).map_err(|source| {
-                let names: Vec<String> = group
-                    .iter()
-                    .map(|(l, n)| self.client.location(*l, *n))
-                    .collect();
-                self.merge_error(names.join(", "), source)
-            })?;
+            let (readers, names): (Vec<Input>, Vec<String>) =
+                self.open_objects(group)?.into_iter().unzip();
+            let verified = merge_to_file(readers, &staged.0)
+                .map_err(|source| self.merge_error(names.join(", "), source))?;
             for ((l, n), file) in group.iter().zip(&verified) {
                 timestamps.push((*l, *n, file.header().timestamp_ms));
             }
@@ -174,20 +170,31 @@ impl Job<'_> {
         Ok((groups, timestamps))
     }
 
-    /// Opens each input: the local copy of an L0 file when there is one (its checksum is
-    /// verified by the merge like any input's), else the object.
-    fn open_objects(&self, group: &[(Level, LtxFileName)]) -> Result<Vec<Input>, CompactError> {
-        let mut readers = Vec::with_capacity(group.len());
+    /// Opens each input, with what an error should name: the local copy of an L0 file when
+    /// there is one (its checksum is verified by the merge like any input's), else the
+    /// object.
+    fn open_objects(
+        &self,
+        group: &[(Level, LtxFileName)],
+    ) -> Result<Vec<(Input, String)>, CompactError> {
+        let mut inputs = Vec::with_capacity(group.len());
         for (level, name) in group {
             let local = (*level == Level::L0)
-                .then(|| self.local_l0.and_then(|l| l.open(*name)))
-                .flatten();
-            readers.push(match local {
-                Some(file) => Box::new(file) as Input,
-                None => Box::new(self.client.get(*level, *name)?) as Input,
+                .then(|| self.local_l0.map(|l| l.path(*name)))
+                .flatten()
+                .and_then(|path| File::open(&path).ok().map(|file| (file, path)));
+            inputs.push(match local {
+                Some((file, path)) => (
+                    Box::new(file) as Input,
+                    format!("{} (local copy)", path.display()),
+                ),
+                None => (
+                    Box::new(self.client.get(*level, *name)?) as Input,
+                    self.client.location(*level, *name),
+                ),
             });
         }
-        Ok(readers)
+        Ok(inputs)
     }
 
     /// Merges staging files in groups of at most [`MAX_OPEN_INPUTS`] until one is left.

@@ -122,6 +122,7 @@ impl DatabaseJob {
         ));
         let mut wakes = Vec::new();
         let mut uploaders = Vec::new();
+        let mut compactions = Vec::new();
         for (index, replica) in self.replicas.into_iter().enumerate() {
             info!(db = %self.db.display(), replica = %replica.client.target(), name = %replica.name, "replicating");
             let compactor = Compactor::new(
@@ -137,8 +138,10 @@ impl DatabaseJob {
             let client = Arc::new(replica.client);
             let copies = compactor.l0_copies();
             let (tick, ticks) = sync_channel(1);
-            spawn_compaction(compactor, Arc::clone(&client), ticks)
-                .context("cannot start the compaction thread")?;
+            compactions.push(
+                spawn_compaction(compactor, Arc::clone(&client), ticks)
+                    .context("cannot start the compaction thread")?,
+            );
             let (tx, rx) = sync_channel(1);
             let _ = tx.try_send(());
             wakes.push(tx);
@@ -173,6 +176,14 @@ impl DatabaseJob {
         if let Err(e) = finished {
             warn!("final sync of {} failed: {e:#}", self.db.display());
         }
+        // `-once` does the whole job, compaction included (run from cron, it must not let
+        // L0 files pile up). Otherwise a merge in progress is not waited for: shutdown
+        // stays bounded, and a cut merge leaves the replica restorable.
+        if once {
+            for compaction in compactions {
+                let _ = compaction.join();
+            }
+        }
         uploaded?;
         if let Some(position) = sync.last_position() {
             info!(db = %self.db.display(), txid = %position.txid, "stopped; replicas are up to date");
@@ -202,7 +213,7 @@ fn sync_until(
                 // Under a steady load, one L0 file per commit costs CPU and fsyncs for
                 // nothing; gather one spacing of commits per file, except when the
                 // application is about to checkpoint and a hand-off must be quick.
-                sleep_unless_imminent(sync, spacing);
+                sleep_unless_imminent(sync, spacing, stop);
             }
             Ok(Stepped::Idle) => {}
             Err(e) => {
@@ -232,12 +243,13 @@ fn stage_spacing(monitor_interval: Option<Duration>, replicas: &[ReplicaJob]) ->
     })
 }
 
-/// Sleeps up to `spacing`, in short steps, returning early once a checkpoint is imminent.
-fn sleep_unless_imminent(sync: &DatabaseSync, spacing: Duration) {
+/// Sleeps up to `spacing`, in short steps, returning early once a checkpoint is imminent
+/// or a stop is asked for (a long `monitor-interval` must not delay shutdown).
+fn sleep_unless_imminent(sync: &DatabaseSync, spacing: Duration, stop: &AtomicBool) {
     const STEP: Duration = Duration::from_millis(5);
     let deadline = std::time::Instant::now() + spacing;
     loop {
-        if sync.checkpoint_imminent_now() {
+        if sync.checkpoint_imminent_now() || stop.load(Ordering::Relaxed) {
             return;
         }
         let left = deadline.saturating_duration_since(std::time::Instant::now());

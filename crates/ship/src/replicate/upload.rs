@@ -300,10 +300,10 @@ impl Uploader {
 }
 
 /// Runs the replica's levels, snapshots and retention on a thread of its own, after each
-/// upload round that went well (one `tick`), until the uploader is gone. Never joined: at
-/// shutdown a merge may be cut short by the process exiting, which leaves the replica
-/// restorable (outputs are stored whole before any input is deleted) and leftovers that
-/// the next start removes.
+/// upload round that went well (one `tick`), until the uploader is gone (a tick already
+/// sent is still served). Joined only by `-once`: at a signal's shutdown a merge may be cut
+/// short by the process exiting, which leaves the replica restorable (outputs are stored
+/// whole before any input is deleted) and leftovers that the next start removes.
 pub fn spawn_compaction(
     mut compactor: Compactor,
     replica: Arc<ReplicaClient>,
